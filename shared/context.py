@@ -1,0 +1,106 @@
+"""`ExecutionContext`: what a running workflow knows about itself, and `get_context()` to reach it anywhere."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from shared.errors import ContextError
+from shared.models import GLOBAL_SCOPE, Caller
+
+_current: ContextVar[ExecutionContext | None] = ContextVar("conduit_execution_context", default=None)
+
+
+@dataclass
+class ExecutionContext:
+    """Passed to a workflow whose first parameter is annotated `ExecutionContext` or named `context`."""
+
+    execution_id: str
+    caller: Caller
+    scope: str = GLOBAL_SCOPE
+    config: dict[str, Any] = field(default_factory=dict)
+    function_name: str = "script"
+    integration_calls: list[dict[str, Any]] = field(default_factory=list)
+    _http: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    @property
+    def user_id(self) -> str:
+        return self.caller.user_id
+
+    @property
+    def email(self) -> str | None:
+        return self.caller.email
+
+    @property
+    def name(self) -> str | None:
+        return self.caller.name
+
+    @property
+    def organization_id(self) -> str | None:
+        return None if self.scope == GLOBAL_SCOPE else self.scope
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.caller.is_platform_admin
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger named for the function; its lines (like any logger's) land in this execution's logs."""
+        return logging.getLogger(f"workflow.{self.function_name}")
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """An httpx client whose every call is recorded as an integration call of this execution."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=30.0,
+                event_hooks={"request": [self._on_request], "response": [self._on_response]},
+            )
+        return self._http
+
+    def get_config(self, key: str, default: Any = None) -> Any:
+        return self.config.get(key, default)
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        request.extensions["conduit_started"] = time.perf_counter()
+
+    async def _on_response(self, response: httpx.Response) -> None:
+        started = response.request.extensions.get("conduit_started", time.perf_counter())
+        self.integration_calls.append(
+            {
+                "method": response.request.method,
+                "url": str(response.request.url.copy_with(query=None)),
+                "status_code": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        )
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+def get_context() -> ExecutionContext:
+    """The context of the execution this code runs in; a clear error outside one."""
+    context = _current.get()
+    if context is None:
+        raise ContextError(
+            "get_context() was called outside of an execution. It only works in code that Conduit runs "
+            "(a workflow, data provider or script) and in the tasks and threads that code starts."
+        )
+    return context
+
+
+def bind_context(context: ExecutionContext) -> Any:
+    """Make `context` current in this task; returns the token for `unbind_context`."""
+    return _current.set(context)
+
+
+def unbind_context(token: Any) -> None:
+    _current.reset(token)

@@ -1,0 +1,163 @@
+"""The engine: the one way user code runs, whatever triggered it.
+
+`Engine.execute` resolves and validates first (errors there are the caller's: unknown workflow, bad input, a
+script that does not compile) and then runs a pipeline of small layers, each wrapping the next:
+
+    persisted -> captured -> classified -> timed -> call the user function
+
+`persisted` writes the record before and after, `captured` attributes log lines and binds the context,
+`classified` turns a return value or an exception into a status, `timed` enforces `timeout_seconds`. Once the
+pipeline runs, `execute` never raises for anything the user code did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.capture import LogCapture
+from shared.context import ExecutionContext
+from shared.errors import WorkflowNotFoundError
+from shared.layers import captured, classified, persisted, timed
+from shared.models import ExecutionRequest, ExecutionResult, utc_now
+from shared.registry import FunctionMetadata, FunctionRegistry, get_registry
+from shared.scripts import Script, compile_script, namespace_for
+from shared.signature import takes_context
+from shared.validation import validate_parameters
+
+if TYPE_CHECKING:
+    from shared.storage.executions import ExecutionStore
+
+SCRIPT_TIMEOUT_SECONDS = 1800
+
+
+@dataclass
+class Invocation:
+    """One execution on its way through the pipeline."""
+
+    request: ExecutionRequest
+    context: ExecutionContext
+    capture: LogCapture
+    timeout_seconds: float
+    function_name: str
+    metadata: FunctionMetadata | None = None
+    script: Script | None = None
+    arguments: dict[str, Any] | None = None
+    script_namespace: dict[str, Any] | None = None
+    started_at: Any = None
+    started_clock: float = 0.0
+
+
+Pipeline = Callable[[Invocation], Awaitable[ExecutionResult]]
+
+
+class Engine:
+    """Runs executions for one registry, persisting them to one store (or none, for transient-only use)."""
+
+    def __init__(
+        self,
+        registry: FunctionRegistry | None = None,
+        store: ExecutionStore | None = None,
+        *,
+        sync_workers: int | None = None,
+    ) -> None:
+        self.registry = registry if registry is not None else get_registry()
+        self.store = store
+        workers = sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64"))
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conduit-user")
+        self._pipeline: Pipeline = persisted(lambda: self.store, captured(classified(timed(self._call))))
+
+    async def execute(self, request: ExecutionRequest) -> ExecutionResult:
+        """Run one execution. Raises only for caller errors, before any user code runs or anything is stored."""
+        return await self._pipeline(self.prepare(request))
+
+    def prepare(self, request: ExecutionRequest) -> Invocation:
+        """Resolve what to run and validate its input."""
+        scope = request.effective_scope
+        if request.code is not None:
+            script = compile_script(request.code, request.name or "script")
+            name = request.name or "script"
+            context = self._context(request, scope, name)
+            namespace = namespace_for(script, {"context": context, **request.parameters})
+            return self._invocation(request, context, name, SCRIPT_TIMEOUT_SECONDS, script=script, ns=namespace)
+        metadata = self.registry.get(request.name or "")
+        if metadata is None:
+            raise WorkflowNotFoundError(request.name or "")
+        arguments = validate_parameters(metadata, request.parameters)
+        context = self._context(request, scope, metadata.name)
+        invocation = self._invocation(request, context, metadata.name, metadata.timeout_seconds)
+        invocation.metadata, invocation.arguments = metadata, arguments
+        return invocation
+
+    def _context(self, request: ExecutionRequest, scope: str, name: str) -> ExecutionContext:
+        return ExecutionContext(
+            execution_id=request.execution_id,
+            caller=request.caller,
+            scope=scope,
+            config=dict(request.config),
+            function_name=name,
+        )
+
+    @staticmethod
+    def _invocation(
+        request: ExecutionRequest,
+        context: ExecutionContext,
+        name: str,
+        timeout: float,
+        script: Script | None = None,
+        ns: dict[str, Any] | None = None,
+    ) -> Invocation:
+        return Invocation(
+            request=request,
+            context=context,
+            capture=LogCapture(),
+            timeout_seconds=timeout,
+            function_name=name,
+            script=script,
+            script_namespace=ns,
+            started_at=utc_now(),
+            started_clock=time.perf_counter(),
+        )
+
+    async def _call(self, invocation: Invocation) -> Any:
+        """Call the user function (or script). Sync code runs in a worker thread so the loop stays free."""
+        if invocation.script is not None:
+            return await self._run_script(invocation)
+        metadata = invocation.metadata
+        assert metadata is not None and invocation.arguments is not None
+        function, kwargs = metadata.function, invocation.arguments
+        args = (invocation.context,) if takes_context(function) else ()
+        if asyncio.iscoroutinefunction(function):
+            return await function(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
+        if asyncio.iscoroutine(outcome):  # a sync wrapper that returned a coroutine
+            return await outcome
+        return outcome
+
+    async def _run_script(self, invocation: Invocation) -> Any:
+        from shared.scripts import run_async, run_sync
+
+        script, namespace = invocation.script, invocation.script_namespace
+        assert script is not None and namespace is not None
+        if script.is_async:
+            await run_async(script, namespace)
+        else:
+            await asyncio.get_running_loop().run_in_executor(self.executor, run_sync, script, namespace)
+        return namespace
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def execute(request: ExecutionRequest) -> ExecutionResult:
+    """Run `request` on this process's engine (see `shared.runtime`): the entry point every trigger uses."""
+    from shared.runtime import get_runtime
+
+    runtime = await get_runtime()
+    return await runtime.engine.execute(request)

@@ -1,0 +1,143 @@
+"""Conduit's errors: one small tree, mapped to HTTP statuses in one table (`shared.http.STATUS_BY_ERROR`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConduitError(Exception):
+    """Base of every error Conduit raises on purpose; `code` is the stable machine-readable name."""
+
+    code = "conduit_error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class UserError(ConduitError):
+    """Raised by workflow code: its message is written for the end user and shown as is."""
+
+    code = "user_error"
+
+
+class RegistrationError(ConduitError):
+    """A decorator or the registry was given something it cannot register."""
+
+    code = "registration_error"
+
+
+class ContextError(ConduitError):
+    """`get_context()` was called outside of an execution."""
+
+    code = "no_execution_context"
+
+
+class BadRequestError(ConduitError):
+    """The request could not be read at all (malformed JSON, wrong shape)."""
+
+    code = "bad_request"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one input field."""
+
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class InputValidationError(ConduitError):
+    """The input failed validation; `errors` lists every field that was wrong and why."""
+
+    code = "validation_error"
+
+    def __init__(self, errors: list[FieldError], message: str | None = None) -> None:
+        fields = ", ".join(e.field for e in errors)
+        super().__init__(message or f"Invalid input: {fields}", details=[e.to_dict() for e in errors])
+        self.errors = errors
+
+
+class UnauthorizedError(ConduitError):
+    """No credentials, or credentials that match no caller."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(ConduitError):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
+
+
+class NotFoundError(ConduitError):
+    """The thing asked for does not exist, or is not visible to this caller."""
+
+    code = "not_found"
+
+
+class WorkflowNotFoundError(NotFoundError):
+    """No registered workflow has this name."""
+
+    code = "workflow_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No workflow named '{name}' is registered. GET /api/workflows lists them.")
+        self.name = name
+
+
+class ExecutionNotFoundError(NotFoundError):
+    """No execution with this id exists in the caller's scope."""
+
+    code = "execution_not_found"
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"No execution with id '{execution_id}' was found.")
+        self.execution_id = execution_id
+
+
+class ConflictError(ConduitError):
+    """The request conflicts with the current state (e.g. the execution already finished)."""
+
+    code = "conflict"
+
+
+class PayloadTooLargeError(ConduitError):
+    """A value is larger than Conduit stores; the limit is in the message."""
+
+    code = "payload_too_large"
+
+
+class StorageError(ConduitError):
+    """Table or Queue storage failed in a way the caller cannot fix."""
+
+    code = "storage_error"
+
+
+class ExecutionAlreadyFinishedError(ConflictError):
+    """A terminal state was already written for this execution; terminal states are never overwritten."""
+
+    code = "execution_already_finished"
+
+    def __init__(self, execution_id: str, status: str | None = None) -> None:
+        suffix = f" with status {status}" if status else ""
+        super().__init__(f"Execution '{execution_id}' already finished{suffix}.")
+        self.execution_id = execution_id
+        self.status = status
+
+
+class ResultNotSerializableError(ConduitError):
+    """A workflow returned something that is not JSON; the message names the offending type."""
+
+    code = "result_not_serializable"
+
+
+class ScriptError(ConduitError):
+    """An inline script could not be decoded or compiled; raised before it runs."""
+
+    code = "script_error"

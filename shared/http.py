@@ -1,0 +1,120 @@
+"""What every HTTP trigger shares: JSON in and out, one error shape, one table from error class to status.
+
+    {"error": {"code": "...", "message": "...", "details": ...}}
+"""
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.auth import resolve_caller
+from shared.errors import (
+    BadRequestError,
+    ConduitError,
+    ConflictError,
+    FieldError,
+    ForbiddenError,
+    InputValidationError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+)
+
+log = logging.getLogger("conduit.http")
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS_BY_ERROR: tuple[tuple[type[ConduitError], int], ...] = (
+    (BadRequestError, 400),
+    (UnauthorizedError, 401),
+    (ForbiddenError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (PayloadTooLargeError, 413),
+    (InputValidationError, 422),
+    (ConduitError, 500),
+)
+
+Handler = Callable[[func.HttpRequest, Any], Awaitable[func.HttpResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, separators=(",", ":")), status_code=status, headers=headers, mimetype="application/json"
+    )
+
+
+def status_for(error: ConduitError) -> int:
+    return next(status for cls, status in STATUS_BY_ERROR if isinstance(error, cls))
+
+
+def error_response(error: ConduitError) -> func.HttpResponse:
+    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, UnauthorizedError) else None
+    return json_response(body, status_for(error), headers)
+
+
+def read_body(req: func.HttpRequest, model: type[M]) -> M:
+    """Parse the JSON body into `model`: 400 when it is not JSON, 422 naming every field that is wrong."""
+    raw = req.get_body() or b"{}"
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputValidationError([_field_error(e) for e in exc.errors()], "Invalid request body") from None
+
+
+def _field_error(error: Any) -> FieldError:
+    field = ".".join(str(part) for part in error["loc"]) or "body"
+    message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+    return FieldError(field, message)
+
+
+def endpoint(handler: Handler, *, public: bool = False) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
+    """Wrap a handler: resolve the caller, map Conduit errors to their status, turn surprises into a logged 500."""
+
+    async def run(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            caller = None if public else resolve_caller(req.headers)
+            return await handler(req, caller)
+        except ConduitError as error:
+            return error_response(error)
+        except Exception:
+            error_id = uuid.uuid4().hex
+            log.exception("unhandled error %s in %s %s", error_id, req.method, req.url)
+            body = {"code": "internal_error", "message": "Internal error.", "details": {"error_id": error_id}}
+            return json_response({"error": body}, 500)
+
+    # The Functions host binds arguments by the signature's names; keep the handler's name, expose only `req`.
+    run.__name__ = run.__qualname__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def public_endpoint(handler: Handler) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
+    """`endpoint` for routes that need no key (health)."""
+    return endpoint(handler, public=True)
+
+
+def query_int(req: func.HttpRequest, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high], or a 422 naming it."""
+    raw = req.params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputValidationError([FieldError(name, "must be an integer")]) from None
+    if not low <= value <= high:
+        raise InputValidationError([FieldError(name, f"must be between {low} and {high}")])
+    return value

@@ -1,0 +1,191 @@
+"""The engine's layers. Each takes the next step and returns a step that does one more thing around it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from pathlib import Path
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from shared.capture import capturing
+from shared.context import bind_context, unbind_context
+from shared.errors import ExecutionAlreadyFinishedError, PayloadTooLargeError, UserError
+from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus, utc_now
+from shared.scripts import script_outcome
+from shared.serialization import check_json
+
+if TYPE_CHECKING:
+    from shared.engine import Invocation
+    from shared.storage.executions import ExecutionStore
+
+log = logging.getLogger("conduit.engine")
+
+
+class ExecutionTimedOut(Exception):
+    """Raised inside the pipeline when `timeout_seconds` ran out."""
+
+
+@dataclass
+class Outcome:
+    """What the user code amounted to, before logs and timings are attached."""
+
+    status: ExecutionStatus
+    result: Any = None
+    variables: dict[str, Any] | None = None
+    error_message: str | None = None
+    error_type: str | None = None
+
+
+def timed(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invocation], Awaitable[Any]]:
+    """Enforce the function's timeout on the engine's side, for async and sync (threaded) code alike."""
+
+    async def run(invocation: Invocation) -> Any:
+        try:
+            async with asyncio.timeout(invocation.timeout_seconds) as deadline:
+                return await call(invocation)
+        except TimeoutError:
+            if deadline.expired():
+                raise ExecutionTimedOut(f"Execution timed out after {invocation.timeout_seconds:g} seconds") from None
+            raise
+
+    return run
+
+
+def classified(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invocation], Awaitable[Outcome]]:
+    """Map the returned value or raised exception to a status. Tracebacks become ERROR log lines."""
+
+    async def run(invocation: Invocation) -> Outcome:
+        try:
+            value = await call(invocation)
+        except ExecutionTimedOut as exc:
+            invocation.capture.add("ERROR", "conduit.engine", str(exc))
+            return Outcome(ExecutionStatus.TIMEOUT, error_message=str(exc), error_type="TimeoutError")
+        except UserError as exc:
+            invocation.capture.add("ERROR", "conduit.engine", f"UserError: {exc.message}")
+            return Outcome(ExecutionStatus.FAILED, error_message=exc.message, error_type="UserError")
+        except Exception as exc:
+            invocation.capture.add("ERROR", "conduit.engine", user_traceback(exc))
+            return Outcome(ExecutionStatus.FAILED, error_message=str(exc) or type(exc).__name__,
+                           error_type=type(exc).__name__)
+        return _success(invocation, value)
+
+    return run
+
+
+_ENGINE_DIR = str(Path(__file__).resolve().parent)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback as the user would want it: their frames, without the engine's own."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_ENGINE_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+
+
+def _success(invocation: Invocation, value: Any) -> Outcome:
+    variables = None
+    if invocation.script is not None:
+        value, variables = script_outcome(value, {"context": invocation.context, **invocation.request.parameters})
+    try:
+        check_json(value)
+    except Exception as exc:
+        invocation.capture.add("ERROR", "conduit.engine", str(exc))
+        return Outcome(ExecutionStatus.FAILED, variables=variables, error_message=str(exc),
+                       error_type="ResultNotSerializable")
+    if isinstance(value, dict) and value.get("success") is False:
+        message = value.get("error") or value.get("message")
+        return Outcome(ExecutionStatus.COMPLETED_WITH_ERRORS, value, variables,
+                       str(message) if message is not None else None, None)
+    return Outcome(ExecutionStatus.SUCCESS, value, variables)
+
+
+def captured(call: Callable[[Invocation], Awaitable[Outcome]]) -> Callable[[Invocation], Awaitable[ExecutionResult]]:
+    """Bind the execution's context and log capture around the call; attach logs and timings to the result."""
+
+    async def run(invocation: Invocation) -> ExecutionResult:
+        token = bind_context(invocation.context)
+        try:
+            with capturing(invocation.capture):
+                outcome = await call(invocation)
+        finally:
+            unbind_context(token)
+            await invocation.context.aclose()
+        return ExecutionResult(
+            execution_id=invocation.request.execution_id,
+            status=outcome.status,
+            result=outcome.result,
+            duration_ms=int((time.perf_counter() - invocation.started_clock) * 1000),
+            logs=invocation.capture.close(),
+            variables=outcome.variables,
+            integration_calls=invocation.context.integration_calls,
+            error_message=outcome.error_message,
+            error_type=outcome.error_type,
+            started_at=invocation.started_at,
+            completed_at=utc_now(),
+        )
+
+    return run
+
+
+def persisted(
+    store_of: Callable[[], ExecutionStore | None],
+    call: Callable[[Invocation], Awaitable[ExecutionResult]],
+) -> Callable[[Invocation], Awaitable[ExecutionResult]]:
+    """Write the record as Running before the call and finish it once after, unless the request is transient."""
+
+    async def run(invocation: Invocation) -> ExecutionResult:
+        store = store_of()
+        if invocation.request.transient or store is None:
+            return await call(invocation)
+        record = await store.create(_running_record(invocation))
+        result = await call(invocation)
+        return await _finish(store, record, result)
+
+    return run
+
+
+def _running_record(invocation: Invocation) -> ExecutionRecord:
+    request = invocation.request
+    return ExecutionRecord(
+        id=request.execution_id,
+        scope=invocation.context.scope,
+        workflow_name=invocation.function_name,
+        status=ExecutionStatus.RUNNING,
+        trigger=request.trigger,
+        caller=request.caller.to_dict(),
+        input_data=request.parameters,
+        started_at=invocation.started_at,
+    )
+
+
+async def _finish(store: ExecutionStore, record: ExecutionRecord, result: ExecutionResult) -> ExecutionResult:
+    try:
+        await store.finish(_final_record(record, result), result.logs)
+    except PayloadTooLargeError as exc:
+        result = replace(result, status=ExecutionStatus.FAILED, result=None, variables=None,
+                         error_type="ResultTooLarge", error_message=exc.message)
+        await store.finish(_final_record(record, result), result.logs)
+    except ExecutionAlreadyFinishedError as exc:
+        log.warning("execution %s was already finished (%s); its result was not stored", record.id, exc.status)
+        if exc.status:
+            result = replace(result, status=ExecutionStatus(exc.status))
+    return result
+
+
+def _final_record(record: ExecutionRecord, result: ExecutionResult) -> ExecutionRecord:
+    return replace(
+        record,
+        status=result.status,
+        output_data=result.result,
+        variables=result.variables,
+        error_message=result.error_message,
+        error_type=result.error_type,
+        completed_at=result.completed_at,
+        duration_ms=result.duration_ms,
+        log_count=len(result.logs),
+    )

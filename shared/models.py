@@ -1,0 +1,207 @@
+"""The data that crosses Conduit's seams: statuses, callers, log lines, requests, results and stored records."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+GLOBAL_SCOPE = "GLOBAL"
+
+
+class ExecutionStatus(StrEnum):
+    """Lifecycle: Pending -> Running -> terminal, or Pending/Running -> Cancelling -> Cancelled."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    CANCELLING = "Cancelling"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    TIMEOUT = "Timeout"
+    CANCELLED = "Cancelled"
+    COMPLETED_WITH_ERRORS = "CompletedWithErrors"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        ExecutionStatus.SUCCESS,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TIMEOUT,
+        ExecutionStatus.CANCELLED,
+        ExecutionStatus.COMPLETED_WITH_ERRORS,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked for an execution. Every HTTP request resolves to one (see `shared.auth`)."""
+
+    user_id: str
+    email: str | None = None
+    name: str | None = None
+    is_platform_admin: bool = False
+    scope: str = GLOBAL_SCOPE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "email": self.email, "name": self.name}
+
+
+SYSTEM_CALLER = Caller(user_id="system", name="Conduit", is_platform_admin=True)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One captured log record or printed line of an execution."""
+
+    sequence: int
+    timestamp: str
+    level: str
+    logger: str
+    message: str
+    step_name: str | None = None
+    step_type: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "sequence": self.sequence,
+            "timestamp": self.timestamp,
+            "level": self.level,
+            "logger": self.logger,
+            "message": self.message,
+        }
+        if self.step_name is not None:
+            out["step_name"] = self.step_name
+            out["step_type"] = self.step_type
+        return out
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.isoformat().replace("+00:00", "Z") if dt else None
+
+
+_MAX_48 = (1 << 48) - 1
+
+
+def new_execution_id(now_ms: int | None = None) -> str:
+    """A UUID-shaped id (RFC 9562 version 8) whose text sorts newest first.
+
+    The first 48 bits are the inverted Unix time in milliseconds, so a plain ascending range read of RowKeys in a
+    scope's partition returns the newest executions first without a secondary index.
+    """
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    inverted = _MAX_48 - ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (inverted << 80) | (0x8 << 76) | ((rand >> 68) & 0xFFF) << 64
+    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+def execution_id_time(execution_id: str) -> datetime | None:
+    """The creation time encoded in an id made by `new_execution_id`, or None for other ids."""
+    try:
+        value = uuid.UUID(execution_id).int
+    except ValueError:
+        return None
+    ms = _MAX_48 - (value >> 80)
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass
+class ExecutionRequest:
+    """Everything the engine needs to run one execution. Either `name` or `code` is set."""
+
+    caller: Caller = SYSTEM_CALLER
+    name: str | None = None
+    code: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    execution_id: str = field(default_factory=new_execution_id)
+    scope: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    trigger: dict[str, Any] = field(default_factory=lambda: {"kind": "api"})
+    transient: bool = False
+    no_cache: bool = False
+
+    @property
+    def effective_scope(self) -> str:
+        return self.scope or self.caller.scope
+
+
+@dataclass
+class ExecutionResult:
+    """What one execution produced. The engine returns one for every outcome of user code."""
+
+    execution_id: str
+    status: ExecutionStatus
+    result: Any = None
+    duration_ms: int = 0
+    logs: list[LogLine] = field(default_factory=list)
+    variables: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    integration_calls: list[dict[str, Any]] = field(default_factory=list)
+    error_message: str | None = None
+    error_type: str | None = None
+    cached: bool = False
+    cache_expires_at: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass
+class ExecutionRecord:
+    """An execution as stored in Table storage (one row in its scope's partition)."""
+
+    id: str
+    scope: str
+    workflow_name: str
+    status: ExecutionStatus
+    trigger: dict[str, Any] = field(default_factory=dict)
+    caller: dict[str, Any] = field(default_factory=dict)
+    input_data: Any = None
+    output_data: Any = None
+    variables: dict[str, Any] | None = None
+    error_message: str | None = None
+    error_type: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: int | None = None
+    log_count: int = 0
+    attempt: int = 1
+    etag: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """The shape `GET /api/workflows/executions/{id}` answers with."""
+        return {
+            "id": self.id,
+            "workflow_id": self.workflow_name,
+            "status": self.status.value,
+            "input_data": self.input_data,
+            "output_data": self.output_data,
+            "variables": self.variables,
+            "error_message": self.error_message,
+            "error_type": self.error_type,
+            "started_at": iso(self.started_at),
+            "completed_at": iso(self.completed_at),
+            "duration_ms": self.duration_ms,
+            "trigger": self.trigger,
+            "caller": self.caller,
+            "scope": self.scope,
+            "attempt": self.attempt,
+        }

@@ -1,0 +1,72 @@
+"""The process's Conduit: functions discovered once per process; storage clients and engine once per event loop.
+
+Azure's async storage clients belong to the event loop that created them, so the engine and store are kept per
+loop (the Functions worker has one; tests and benchmarks may have several). Discovery is per process: importing
+user modules twice would run their top-level code twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from dataclasses import dataclass
+
+from shared.discovery import DiscoveryReport, discover
+from shared.engine import Engine
+from shared.registry import FunctionRegistry, get_registry
+from shared.storage.clients import connection_string_from_env, open_tables
+from shared.storage.executions import ExecutionStore
+
+
+@dataclass
+class Runtime:
+    """Everything a trigger needs: the registry, what discovery reported, the store and the engine."""
+
+    registry: FunctionRegistry
+    report: DiscoveryReport
+    store: ExecutionStore
+    engine: Engine
+
+
+_discovery_lock = threading.Lock()
+_discovered: tuple[FunctionRegistry, DiscoveryReport] | None = None
+_runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
+_startup_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def load_functions() -> tuple[FunctionRegistry, DiscoveryReport]:
+    """Discover platform and workspace functions into the default registry, the first time only."""
+    global _discovered
+    with _discovery_lock:
+        if _discovered is None:
+            registry = get_registry()
+            _discovered = (registry, discover(registry))
+        return _discovered
+
+
+async def get_runtime() -> Runtime:
+    """This loop's runtime, created (tables ensured, functions loaded) on first use."""
+    loop = asyncio.get_running_loop()
+    runtime = _runtimes.get(loop)
+    if runtime is not None:
+        return runtime
+    lock = _startup_locks.setdefault(loop, asyncio.Lock())
+    async with lock:
+        runtime = _runtimes.get(loop)
+        if runtime is None:
+            runtime = await _create_runtime()
+            _runtimes[loop] = runtime
+    return runtime
+
+
+async def _create_runtime() -> Runtime:
+    registry, report = await asyncio.to_thread(load_functions)
+    store = ExecutionStore(open_tables(connection_string_from_env()))
+    await store.ensure_tables()
+    return Runtime(registry=registry, report=report, store=store, engine=Engine(registry, store))
+
+
+def set_runtime(runtime: Runtime) -> None:
+    """Install a prepared runtime for the running loop (tests and benchmarks with their own registry)."""
+    _runtimes[asyncio.get_running_loop()] = runtime

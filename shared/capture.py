@@ -185,4 +185,4 @@ def _patch_threads() -> None:
         return original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
 
     threading.Thread.start = start  # type: ignore[method-assign]
-    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign,assignment]

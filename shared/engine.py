@@ -27,7 +27,7 @@ from shared.layers import captured, classified, persisted, timed
 from shared.models import ExecutionRequest, ExecutionResult, utc_now
 from shared.registry import FunctionMetadata, FunctionRegistry, get_registry
 from shared.scripts import Script, compile_script, namespace_for
-from shared.signature import takes_context
+from shared.signature import call_shape
 from shared.validation import validate_parameters
 
 if TYPE_CHECKING:
@@ -131,8 +131,9 @@ class Engine:
         metadata = invocation.metadata
         assert metadata is not None and invocation.arguments is not None
         function, kwargs = metadata.function, invocation.arguments
-        args = (invocation.context,) if takes_context(function) else ()
-        if asyncio.iscoroutinefunction(function):
+        shape = call_shape(function)
+        args = (invocation.context,) if shape.takes_context else ()
+        if shape.is_async:
             return await function(*args, **kwargs)
         loop = asyncio.get_running_loop()
         outcome = await loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))

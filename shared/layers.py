@@ -6,9 +6,9 @@ import asyncio
 import logging
 import time
 import traceback
-from pathlib import Path
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.capture import capturing

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import secrets
 import time
 import uuid
@@ -94,6 +94,7 @@ def iso(dt: datetime | None) -> str | None:
 
 
 _MAX_48 = (1 << 48) - 1
+_MASK_62 = (1 << 62) - 1
 
 
 def new_execution_id(now_ms: int | None = None) -> str:
@@ -103,11 +104,10 @@ def new_execution_id(now_ms: int | None = None) -> str:
     scope's partition returns the newest executions first without a secondary index.
     """
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    inverted = _MAX_48 - ms
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (inverted << 80) | (0x8 << 76) | ((rand >> 68) & 0xFFF) << 64
-    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
-    return str(uuid.UUID(int=value))
+    rand = random.getrandbits(74)  # the random module is reseeded in forked children
+    value = ((_MAX_48 - ms) << 80) | (0x8 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & _MASK_62)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def execution_id_time(execution_id: str) -> datetime | None:

@@ -11,6 +11,8 @@ from shared.errors import ResultNotSerializableError
 
 def check_json(value: Any) -> Any:
     """Return `value` unchanged if it is plain JSON (no NaN/Infinity); else raise naming the type."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
     try:
         json.dumps(value, allow_nan=False)
     except TypeError as exc:

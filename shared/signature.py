@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +17,26 @@ _TYPE_BY_NAME = {"str": "string", "int": "int", "bool": "bool", "float": "float"
 @lru_cache(maxsize=4096)
 def _signature(function: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(function)
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """How to call a function, worked out once per function rather than per execution."""
+
+    takes_context: bool
+    is_async: bool
+    accepts_var_kwargs: bool
+    names_without_default: frozenset[str]
+
+
+@lru_cache(maxsize=4096)
+def call_shape(function: Callable[..., Any]) -> CallShape:
+    return CallShape(
+        takes_context=takes_context(function),
+        is_async=inspect.iscoroutinefunction(function),
+        accepts_var_kwargs=accepts_var_kwargs(function),
+        names_without_default=names_without_default(function),
+    )
 
 
 def takes_context(function: Callable[..., Any]) -> bool:

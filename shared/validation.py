@@ -14,7 +14,7 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from shared.errors import FieldError, InputValidationError
 from shared.registry import FunctionMetadata, ParameterMetadata
-from shared.signature import accepts_var_kwargs, names_without_default
+from shared.signature import call_shape
 
 Coercer = Callable[[Any], Any]
 
@@ -98,10 +98,13 @@ COERCERS: dict[str, Coercer] = {
 
 def validate_parameters(metadata: FunctionMetadata, values: dict[str, Any] | None) -> dict[str, Any]:
     """The keyword arguments to call the function with, or `InputValidationError` listing every bad field."""
+    shape = call_shape(metadata.function)
+    if not values and not metadata.parameters:
+        return {}
     values = dict(values or {})
     errors: list[FieldError] = []
     arguments: dict[str, Any] = {}
-    needs_value = names_without_default(metadata.function)
+    needs_value = shape.names_without_default
     for spec in metadata.parameters:
         present = spec.name in values and values[spec.name] is not None and values[spec.name] != ""
         if present:
@@ -114,7 +117,7 @@ def validate_parameters(metadata: FunctionMetadata, values: dict[str, Any] | Non
             arguments[spec.name] = spec.default_value
         elif spec.name in needs_value:
             arguments[spec.name] = None
-    if values and not accepts_var_kwargs(metadata.function):
+    if values and not shape.accepts_var_kwargs:
         accepted = ", ".join(p.name for p in metadata.parameters) or "no parameters"
         errors += [FieldError(name, f"unknown parameter; '{metadata.name}' accepts {accepted}") for name in values]
     else:

@@ -3,23 +3,28 @@
 import azure.functions as func
 
 from shared.http import json_response, public_endpoint
-from shared.runtime import get_runtime
+from shared.runtime import get_runtime, load_functions
 
 bp = func.Blueprint()
 
 
 async def health(req: func.HttpRequest, caller: None) -> func.HttpResponse:
     """200 when storage answers, 503 when it does not; module load errors are listed either way."""
-    runtime = await get_runtime()
-    reachable = await runtime.store.ping()
+    registry, report = load_functions()
+    storage: dict[str, object] = {"reachable": False}
+    try:
+        runtime = await get_runtime()
+        storage["reachable"] = await runtime.store.ping()
+    except Exception as error:  # a health check reports what is wrong instead of failing
+        storage["error"] = str(error)
     body = {
-        "status": "ok" if reachable else "degraded",
-        "storage": {"reachable": reachable},
-        "workflows": runtime.registry.count("workflow"),
-        "data_providers": runtime.registry.count("data_provider"),
-        "load_errors": [error.to_dict() for error in runtime.report.errors],
+        "status": "ok" if storage["reachable"] else "degraded",
+        "storage": storage,
+        "workflows": registry.count("workflow"),
+        "data_providers": registry.count("data_provider"),
+        "load_errors": [error.to_dict() for error in report.errors],
     }
-    return json_response(body, 200 if reachable else 503)
+    return json_response(body, 200 if storage["reachable"] else 503)
 
 
 bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)(public_endpoint(health))

@@ -95,7 +95,8 @@ def test_timeout_bounds_are_accepted(registry: FunctionRegistry) -> None:
 
 
 def test_unknown_param_type_names_function_and_parameter(registry: FunctionRegistry) -> None:
-    with use_registry(registry), pytest.raises(RegistrationError, match=r"@param\('when'\) on dated.*unknown type 'date'"):
+    expected = r"@param\('when'\) on dated.*unknown type 'date'"
+    with use_registry(registry), pytest.raises(RegistrationError, match=expected):
 
         @workflow(name="dated")
         @param("when", type="date")
@@ -166,4 +167,8 @@ def test_undeclared_signature_arguments_are_inferred(registry: FunctionRegistry)
         async def inferred(context, a: int, b: bool, c: str = "x") -> None: ...
 
     params = registry.get("inferred").parameters  # type: ignore[union-attr]
-    assert [(p.name, p.type, p.required) for p in params] == [("a", "int", False), ("b", "bool", True), ("c", "string", False)]
+    assert [(p.name, p.type, p.required) for p in params] == [
+        ("a", "int", False),
+        ("b", "bool", True),
+        ("c", "string", False),
+    ]

@@ -1,0 +1,56 @@
+"""Discovery: every module of a root is imported once, failures are reported, helpers import by plain name."""
+
+import uuid
+from pathlib import Path
+
+from shared.discovery import discover
+from shared.registry import FunctionRegistry
+
+
+def _write(root: Path, relative: str, text: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_loads_modules_reports_failures_and_supports_plain_imports(tmp_path: Path) -> None:
+    # Given a workspace with a helper package, a workflow that imports it, and a module that fails to import
+    tag = uuid.uuid4().hex[:8]
+    _write(tmp_path, f"helpers_{tag}/__init__.py", "COUNT = []\n")
+    _write(tmp_path, f"helpers_{tag}/text.py", "def up(s):\n    return s.upper()\n")
+    _write(
+        tmp_path,
+        f"flows_{tag}.py",
+        f"from helpers_{tag}.text import up\nimport helpers_{tag}\nhelpers_{tag}.COUNT.append(1)\n"
+        "from shared import workflow\n\n"
+        f"@workflow(name='wf_{tag}')\nasync def wf(context):\n    return up('x')\n",
+    )
+    _write(tmp_path, f"broken_{tag}.py", "import does_not_exist_anywhere\n")
+    _write(tmp_path, "notes/readme.py", "raise SystemExit('plain folders are not walked')\n")
+    registry = FunctionRegistry()
+
+    # When it is discovered
+    report = discover(registry, [(tmp_path, "workspace")])
+
+    # Then the workflow is registered with its source, the helper was imported once, the failure is reported
+    meta = registry.get(f"wf_{tag}")
+    assert meta is not None and meta.source == "workspace"
+    import importlib
+
+    assert importlib.import_module(f"helpers_{tag}").COUNT == [1]
+    assert [Path(e.path).name for e in report.errors] == [f"broken_{tag}.py"]
+    assert "does_not_exist_anywhere" in report.errors[0].error
+    assert f"flows_{tag}" in report.modules and f"helpers_{tag}.text" in report.modules
+
+
+def test_module_shadowed_by_an_existing_module_is_reported(tmp_path: Path) -> None:
+    # Given a workspace file named like a standard-library module
+    _write(tmp_path, "json.py", "raise RuntimeError('never imported')\n")
+    report = discover(FunctionRegistry(), [(tmp_path, "workspace")])
+    # Then it is reported rather than silently skipped or shadowing the standard library
+    assert len(report.errors) == 1 and "already taken" in report.errors[0].error
+
+
+def test_missing_root_is_fine(tmp_path: Path) -> None:
+    report = discover(FunctionRegistry(), [(tmp_path / "absent", "workspace")])
+    assert report.modules == [] and report.errors == []

@@ -1,0 +1,114 @@
+"""The HTTP trigger: an aiohttp server that routes requests to HTTP functions and maps their responses back.
+
+One catch-all aiohttp handler does the routing with `devhost.routing` (aiohttp's own router cannot express the
+host's precedence and constraints). The request becomes a `func.HttpRequest`; the function's `func.HttpResponse`
+becomes the reply, with the Content-Type the worker would set. None means 204, an exception 500 — both as in the host.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from multidict import CIMultiDict
+
+from devhost.invoker import Invoker
+from devhost.loader import FunctionSpec
+from devhost.routing import Router, RouteTemplateError, make_route
+
+log = logging.getLogger("devhost.http")
+MAX_BODY_BYTES = 104_857_600  # the host's request body limit (100 MB)
+
+
+def build_router(specs: Iterable[FunctionSpec], route_prefix: str) -> Router[FunctionSpec]:
+    """A route per HTTP function: `<routePrefix>/<route>`, methods from the trigger (none listed = all)."""
+    router: Router[FunctionSpec] = Router()
+    for spec in specs:
+        template = "/".join(part for part in (route_prefix, str(spec.trigger.get("route") or spec.name)) if part)
+        try:
+            router.add(make_route(template, spec.trigger.get("methods") or (), spec))
+        except RouteTemplateError as exc:
+            log.error("Function '%s' has no HTTP route: %s", spec.name, exc)
+            continue
+        log.info("Mapped function '%s' to %s [%s]", spec.name, template, ",".join(spec.trigger.get("methods") or ["*"]))
+    return router
+
+
+def to_http_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
+    """The worker's HttpRequest: repeated headers and query keys are joined with ',' as ASP.NET Core does."""
+    headers = {key: ",".join(request.headers.getall(key)) for key in request.headers.keys()}  # noqa: SIM118
+    params = {key: ",".join(request.query.getall(key)) for key in request.query.keys()}  # noqa: SIM118
+    return func.HttpRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=headers,
+        params=params,
+        route_params=route_params,
+        body=body,
+    )
+
+
+def to_web_response(result: Any) -> web.Response:
+    """Map a function's return value the way the worker's HttpResponseConverter and the host do."""
+    if result is None:
+        return web.Response(status=204)
+    if isinstance(result, str):
+        return web.Response(text=result, content_type="text/plain", charset="utf-8")
+    if not isinstance(result, func.HttpResponse):
+        raise TypeError(f"an HTTP function must return func.HttpResponse, str or None, not {type(result).__name__}")
+    # HttpResponse.headers is a werkzeug Headers: (name, value) pairs, repeated names (Set-Cookie) kept.
+    headers: CIMultiDict[str] = CIMultiDict(result.headers.items())
+    headers.popall("Content-Length", None)
+    if "Content-Type" not in headers:
+        mimetype = result.mimetype
+        headers["Content-Type"] = f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") else mimetype
+    return web.Response(status=int(result.status_code), body=result.get_body() or b"", headers=headers)
+
+
+class HttpServer:
+    """Serves the HTTP functions until `stop`, which stops accepting and lets running requests finish."""
+
+    def __init__(self, specs: Iterable[FunctionSpec], route_prefix: str, invoker: Invoker, *, access_log: bool) -> None:
+        self._router = build_router(specs, route_prefix)
+        self._invoker = invoker
+        self._app = web.Application(client_max_size=MAX_BODY_BYTES, handler_args={"tcp_keepalive": True})
+        self._app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._access_log = access_log
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, host: str, port: int, grace_seconds: float) -> None:
+        self._runner = web.AppRunner(
+            self._app,
+            handle_signals=False,
+            access_log=logging.getLogger("devhost.access") if self._access_log else None,
+            shutdown_timeout=grace_seconds,
+        )
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        log.info("Listening on http://%s:%d", "localhost" if host in ("127.0.0.1", "0.0.0.0") else host, port)
+
+    async def stop(self) -> None:
+        """Close the listening socket and idle connections, then wait (up to the grace period) for handlers."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        match = self._router.lookup(request.method, request.rel_url.raw_path)
+        if match.route is None:
+            if match.allowed:
+                return web.Response(status=405, headers={"Allow": ", ".join(match.allowed)})
+            return web.Response(status=404)
+        spec = match.route.target
+        http_request = to_http_request(request, await request.read(), match.values)
+        try:
+            result = await self._invoker.invoke(
+                spec, http_request, "This function was programmatically called via the host APIs.", quiet=True
+            )
+            return to_web_response(result)
+        except Exception:
+            log.exception("Exception while executing function: Functions.%s", spec.name)
+            return web.Response(status=500)

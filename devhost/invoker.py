@@ -1,0 +1,126 @@
+"""Call a user function the way the Python worker does, and keep count of what is running for shutdown.
+
+`async def` functions are awaited on the host's event loop (no thread hop, as in the worker); plain `def` functions
+run in one thread pool sized by PYTHON_THREADPOOL_THREAD_COUNT (unset = the stdlib default, as in the worker on
+Python 3.9+). The trigger value is passed by the trigger's binding name, and a `context` parameter gets a
+`func.Context`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import azure.functions as func
+from azure.functions import _abc as functions_abc
+
+from devhost.loader import FunctionSpec
+
+log = logging.getLogger("devhost.host")
+
+
+class _TraceContext(functions_abc.TraceContext):
+    trace_parent = ""
+    trace_state = ""
+    attributes: dict[str, str] = {}
+
+
+class _RetryContext(functions_abc.RetryContext):
+    retry_count = 0
+    max_retry_count = 0
+    exception = None
+
+
+class InvocationContext(func.Context):
+    """The `context` argument: the worker's fields, with empty trace and retry information."""
+
+    _thread_local = threading.local()
+
+    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+        self._invocation_id = invocation_id
+        self._function_name = function_name
+        self._function_directory = function_directory
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return self._function_directory
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._thread_local
+
+    @property
+    def trace_context(self) -> functions_abc.TraceContext:
+        return _TraceContext()
+
+    @property
+    def retry_context(self) -> functions_abc.RetryContext:
+        return _RetryContext()
+
+
+def thread_pool_size(environ: dict[str, str] | os._Environ[str] = os.environ) -> int | None:
+    """PYTHON_THREADPOOL_THREAD_COUNT, or None (ThreadPoolExecutor's own default) when unset or invalid."""
+    raw = environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return None
+
+
+class Invoker:
+    """Runs invocations and counts the ones in flight, so the host can tell whether a stop cut any short."""
+
+    def __init__(self, max_threads: int | None = None) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="devhost-sync")
+        self._running = 0
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    async def invoke(self, spec: FunctionSpec, trigger_value: Any, reason: str, *, quiet: bool = False) -> Any:
+        """Run one invocation and return its result; exceptions propagate to the trigger, which decides what a
+        failure means (500, retry, poison). `quiet` logs the Executing/Executed lines at DEBUG (hot HTTP path)."""
+        invocation_id = str(uuid.uuid4())
+        kwargs: dict[str, Any] = {spec.arg_name: trigger_value}
+        if spec.wants_context:
+            kwargs["context"] = InvocationContext(invocation_id, spec.name, spec.directory)
+        level = logging.DEBUG if quiet else logging.INFO
+        log.log(level, "Executing 'Functions.%s' (Reason='%s', Id=%s)", spec.name, reason, invocation_id)
+        started = time.perf_counter()
+        self._running += 1
+        try:
+            result = await self._call(spec, kwargs)
+        except BaseException:
+            took = (time.perf_counter() - started) * 1000
+            log.error("Executed 'Functions.%s' (Failed, Id=%s, Duration=%.0fms)", spec.name, invocation_id, took)
+            raise
+        finally:
+            self._running -= 1
+        took = (time.perf_counter() - started) * 1000
+        log.log(level, "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%.0fms)", spec.name, invocation_id, took)
+        return result
+
+    async def _call(self, spec: FunctionSpec, kwargs: dict[str, Any]) -> Any:
+        if spec.is_async:
+            return await spec.user_function(**kwargs)
+        call = functools.partial(contextvars.copy_context().run, spec.user_function, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def shutdown(self, wait: bool) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=True)

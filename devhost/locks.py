@@ -1,0 +1,73 @@
+"""Timer slot claims in Azure Table storage, so devhosts sharing one storage fire each timer slot once.
+
+The real host makes the whole timer listener a singleton with a blob lease. devhost instead claims each scheduled
+occurrence: inserting the row (PartitionKey = host id + function, RowKey = the slot's UTC time) succeeds for exactly
+one instance, every other one gets 409 Conflict and skips the slot. There is no lease to renew or to wait out after
+a crash — the next slot is simply claimed by whichever instance is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from datetime import UTC, datetime, timedelta
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+log = logging.getLogger("devhost.timers")
+
+TABLE_NAME = "DevhostTimerSlots"
+HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
+KEEP_CLAIMS = timedelta(hours=1)
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def host_id(environ: dict[str, str]) -> str:
+    """The host id that scopes locks (AzureFunctionsWebHost__hostid, else the machine name, as Core Tools does)."""
+    raw = environ.get(HOST_ID_SETTING) or socket.gethostname()
+    return _KEY_UNSAFE.sub("-", raw.lower())[:32] or "devhost"
+
+
+def slot_key(slot: datetime) -> str:
+    """A RowKey that sorts by time and has no characters Table keys forbid."""
+    return slot.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+class SlotClaims:
+    """Claims timer slots in one table; `claim` is True for the one instance that should fire the slot."""
+
+    def __init__(self, connection: str, table_name: str = TABLE_NAME) -> None:
+        self._service = TableServiceClient.from_connection_string(connection)
+        self._table: TableClient = self._service.get_table_client(table_name)
+        self._claims = 0
+
+    async def open(self) -> None:
+        await self._service.create_table_if_not_exists(self._table.table_name)
+
+    async def close(self) -> None:
+        await self._table.close()
+        await self._service.close()
+
+    async def claim(self, partition: str, slot: datetime, owner: str) -> bool:
+        try:
+            await self._table.create_entity(
+                {"PartitionKey": partition, "RowKey": slot_key(slot), "Owner": owner, "ClaimedAt": datetime.now(UTC)}
+            )
+        except ResourceExistsError:
+            return False
+        self._claims += 1
+        if self._claims % 100 == 1:
+            await self._purge(partition, slot - KEEP_CLAIMS)
+        return True
+
+    async def _purge(self, partition: str, before: datetime) -> None:
+        """Drop old claims now and then so a frequent timer does not grow the table without bound."""
+        rows = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey lt @rk",
+            parameters={"pk": partition, "rk": slot_key(before)},
+            select=["PartitionKey", "RowKey"],
+        )
+        async for row in rows:
+            await self._table.delete_entity(row["PartitionKey"], row["RowKey"])

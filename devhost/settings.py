@@ -1,0 +1,93 @@
+"""App settings, read the way Azure Functions Core Tools reads them.
+
+Core Tools exports `local.settings.json` `Values` as environment variables before the worker starts; a variable that
+is already set wins. Bindings then refer to settings by name (`connection="AzureWebJobsStorage"`) or embed them as
+`%Name%` (`queue_name="%WORK_QUEUE%"`), and both forms are resolved here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import MutableMapping
+from pathlib import Path
+
+from devhost.azurite import connection_string
+
+log = logging.getLogger("devhost.settings")
+
+LOCAL_SETTINGS = "local.settings.json"
+EXAMPLE_SETTINGS = "local.settings.example.json"
+_PERCENT_NAME = re.compile(r"%([^%]+)%")
+# The endpoints `UseDevelopmentStorage=true` stands for: Azurite's default ports.
+DEVELOPMENT_STORAGE = connection_string(10000, 10001, 10002)
+
+
+class SettingsError(RuntimeError):
+    """A setting the app refers to is missing or malformed; the message names it and says where to set it."""
+
+
+def settings_file(script_root: Path) -> Path | None:
+    """`local.settings.json`, else the example a developer would copy it from, else None."""
+    for name in (LOCAL_SETTINGS, EXAMPLE_SETTINGS):
+        path = script_root / name
+        if path.is_file():
+            return path
+    return None
+
+
+def read_values(path: Path) -> dict[str, str]:
+    """The `Values` object of a settings file, as strings (Core Tools rejects non-string values; we coerce)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{path} is not valid JSON: {exc}") from exc
+    if document.get("IsEncrypted"):
+        raise SettingsError(f"{path} is encrypted; devhost reads only plain settings (set IsEncrypted to false).")
+    values = document.get("Values") or {}
+    return {str(key): "" if value is None else str(value) for key, value in values.items()}
+
+
+def load_local_settings(script_root: Path, environ: MutableMapping[str, str] = os.environ) -> Path | None:
+    """Export the settings file's Values into `environ`, never overriding a variable that is already set."""
+    path = settings_file(script_root)
+    if path is None:
+        log.warning("No %s or %s in %s; using the environment only.", LOCAL_SETTINGS, EXAMPLE_SETTINGS, script_root)
+        return None
+    for key, value in read_values(path).items():
+        environ.setdefault(key, value)
+    return path
+
+
+def resolve(value: str, environ: MutableMapping[str, str] = os.environ) -> str:
+    """Replace every `%Name%` in a binding property with that app setting, as the host's name resolver does."""
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise SettingsError(f"App setting '{name}' (used as %{name}%) is not set; add it to {LOCAL_SETTINGS}.")
+        return environ[name]
+
+    return _PERCENT_NAME.sub(lookup, value)
+
+
+def storage_connection(setting: str | None, environ: MutableMapping[str, str] = os.environ) -> str:
+    """The connection string behind a binding's `connection` setting name (default `AzureWebJobsStorage`).
+
+    Like the host, a name `X` also matches the setting `AzureWebJobsX`, and `UseDevelopmentStorage=true` means the
+    local emulator; it is expanded here because not every storage SDK accepts the short form (azure-notes gotcha #4).
+    """
+    name = setting or "AzureWebJobsStorage"
+    value = environ.get(name) or environ.get(f"AzureWebJobs{name}")
+    if not value:
+        raise SettingsError(f"Storage connection setting '{name}' is not set; add it to {LOCAL_SETTINGS}.")
+    if value.strip().rstrip(";").lower().startswith("usedevelopmentstorage=true"):
+        return DEVELOPMENT_STORAGE
+    return value
+
+
+def is_disabled(function_name: str, environ: MutableMapping[str, str] = os.environ) -> bool:
+    """`AzureWebJobs.<Function>.Disabled` = true keeps a function from being hosted, as in the real host."""
+    return environ.get(f"AzureWebJobs.{function_name}.Disabled", "").strip().lower() in ("true", "1")

@@ -1,0 +1,109 @@
+"""The run command (`python -m devhost.run`, behind `make run`), end to end on free ports and a temporary app."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.devhost.conftest import RARE_SCHEDULE, REPO_ROOT, TEST_APP, free_port, wait_until
+
+
+def example_app(tmp_path: Path) -> Path:
+    """The test app with only a local.settings.example.json, as a fresh checkout has."""
+    root = tmp_path / "app"
+    root.mkdir()
+    for name in ("function_app.py", "host.json"):
+        (root / name).write_text((TEST_APP / name).read_text())
+    values = {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "CONDUIT_ADMIN_KEY": "change-me",
+        "WORK_QUEUE": "run-work",
+        "FAIL_QUEUE": "run-fail",
+        "SLOW_QUEUE": "run-slow",
+        "TICK_SCHEDULE": RARE_SCHEDULE,
+        "DEVHOST_TEST_RECORD_DIR": str(tmp_path),
+    }
+    (root / "local.settings.example.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    return root
+
+
+def run_command(root: Path, tmp_path: Path, port: int, azurite_ports: list[int]) -> subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "devhost.run",
+        "--script-root",
+        str(root),
+        "--port",
+        str(port),
+        "--azurite-ports",
+        ",".join(map(str, azurite_ports)),
+        "--data-dir",
+        str(tmp_path / ".azurite"),
+    ]
+    return subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_run_creates_settings_starts_everything_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    # Given a fresh app folder with only the example settings
+    root = example_app(tmp_path)
+    port, azurite_ports = free_port(), [free_port() for _ in range(3)]
+    # When the run command starts
+    process = run_command(root, tmp_path, port, azurite_ports)
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Press Ctrl-C" in line:
+            break
+    output = "".join(lines)
+    # Then it generated local.settings.json with a fresh key and printed the URL, the key and a curl line
+    key = json.loads((root / "local.settings.json").read_text())["Values"]["CONDUIT_ADMIN_KEY"]
+    assert key != "change-me" and len(key) >= 32
+    assert f"Conduit is running at http://localhost:{port}/api" in output
+    assert f'curl -s -X POST http://localhost:{port}/api/workflows/greet/execute -H "x-api-key: {key}"' in output
+    assert httpx.get(f"http://127.0.0.1:{port}/api/health").json() == {"status": "ok"}
+    # And Ctrl-C stops devhost and Azurite cleanly
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    for used in (port, *azurite_ports):
+        wait_until(lambda p=used: _free(p), timeout=5)
+    assert (tmp_path / ".azurite").is_dir()
+
+
+def test_run_names_the_process_holding_a_port(tmp_path: Path) -> None:
+    # Given a port the run command needs is taken by this test process
+    root = example_app(tmp_path)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        # When the run command starts
+        process = run_command(root, tmp_path, free_port(), [taken, free_port(), free_port()])
+        output, _ = process.communicate(timeout=30)
+    # Then it fails before starting anything, naming the port and, where ss can tell, the holder
+    assert process.returncode == 1
+    assert re.search(rf"Port {taken} \(Azurite blob\) is already in use", output)
+    if shutil.which("ss") or shutil.which("lsof"):
+        assert f"(pid {os.getpid()})" in output
+    assert not (root / "local.settings.json").exists()
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

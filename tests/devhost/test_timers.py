@@ -1,0 +1,50 @@
+"""devhost's timer trigger, end to end, plus the schedule rules it relies on."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from devhost.settings import SettingsError
+from devhost.timers import Schedule
+from tests.devhost.conftest import wait_until
+
+
+def test_six_field_schedule_fires_every_two_seconds_on_time(make_app, start_devhost) -> None:
+    # Given a timer on a six-field schedule (every 2 seconds)
+    app = make_app(TICK_SCHEDULE="*/2 * * * * *")
+    start_devhost(app, http=False)
+    # When a few slots pass
+    ticks = wait_until(lambda: len(app.read("tick")) >= 2 and app.read("tick"), timeout=10)
+    # Then it fired once per slot, on time (past_due False), two seconds apart
+    assert [t["past_due"] for t in ticks[:2]] == [False, False]
+    assert 1.5 < ticks[1]["at"] - ticks[0]["at"] < 2.5
+    # And the run_on_startup timer fired once when the host started, although its schedule is yearly
+    assert [s["past_due"] for s in app.read("startup")] == [False]
+
+
+def test_two_hosts_fire_each_slot_once(make_app, start_devhost) -> None:
+    # Given two hosts of the same app on the same storage, with a timer every second
+    app = make_app(TICK_SCHEDULE="* * * * * *")
+    start_devhost(app, http=False)
+    start_devhost(app, http=False)
+    # When several slots pass
+    ticks = wait_until(lambda: len(app.read("tick")) >= 4 and app.read("tick"), timeout=10)
+    # Then no slot ran twice
+    per_slot = Counter(t["next"] for t in ticks)
+    assert max(per_slot.values()) == 1
+
+
+def test_five_and_six_field_schedules_are_utc_ncrontab() -> None:
+    moment = datetime(2024, 1, 1, 9, 29, 59, tzinfo=UTC)
+    assert Schedule("0 30 9 * * 1-5").next_after(moment) == datetime(2024, 1, 1, 9, 30, tzinfo=UTC)
+    assert Schedule("*/15 * * * *").next_after(moment) == datetime(2024, 1, 1, 9, 30, tzinfo=UTC)
+    assert Schedule("0 30 9 * Jan Mon").next_after(moment) == datetime(2024, 1, 1, 9, 30, tzinfo=UTC)
+    assert Schedule("*/2 * * * * *").latest_at_or_before(moment) == datetime(2024, 1, 1, 9, 29, 58, tzinfo=UTC)
+
+
+def test_bad_schedule_is_reported() -> None:
+    with pytest.raises(SettingsError, match="NCRONTAB"):
+        Schedule("every minute")

@@ -1,0 +1,17 @@
+"""Table storage for Conduit: execution records, their log lines and large values, within the service limits."""
+
+from shared.storage.clients import RequestCounter, connection_string_from_env, open_tables
+from shared.storage.executions import ExecutionStore
+from shared.storage.keys import DETAILS_TABLE, EXECUTIONS_TABLE
+from shared.storage.packing import MAX_JSON_BYTES, MAX_LOG_MESSAGE_UNITS
+
+__all__ = [
+    "DETAILS_TABLE",
+    "EXECUTIONS_TABLE",
+    "MAX_JSON_BYTES",
+    "MAX_LOG_MESSAGE_UNITS",
+    "ExecutionStore",
+    "RequestCounter",
+    "connection_string_from_env",
+    "open_tables",
+]

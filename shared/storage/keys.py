@@ -1,0 +1,83 @@
+"""Table names and row keys: every row Conduit reads is found by key or by one key range, never by a scan.
+
+Executions table: PartitionKey = scope, RowKey = execution id (ids sort newest first, so an ascending range read of a
+scope lists the newest executions first). Details table: PartitionKey = execution id, one RowKey prefix per kind of
+row (`log|`, `step|`, `data|`), so each kind is one range read inside one partition.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXECUTIONS_TABLE = "ConduitExecutions"
+DETAILS_TABLE = "ConduitExecutionDetails"
+
+MAX_KEY_CHARS = 256
+MAX_SEQUENCE = 10**10 - 1
+
+LOG_PREFIX = "log|"  # log|{first:010d} per page of lines, log|{first:010d}|{part:02d} for the rest of a big page
+STEP_PREFIX = "step|"  # reserved for execution steps
+DATA_PREFIX = "data|"
+
+# Table storage forbids / \ # ? and the control characters U+0000-U+001F and U+007F-U+009F in keys.
+_FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+
+# Filters for range reads; tokens are space separated so `parameters=` substitution works (azure-notes gotcha #5).
+RANGE_FILTER = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+
+
+def key_problem(value: object) -> str | None:
+    """Why `value` cannot be a PartitionKey/RowKey, or None when it can."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_KEY_CHARS:
+        return f"must be at most {MAX_KEY_CHARS} characters (got {len(value)})"
+    if _FORBIDDEN.search(value):
+        return "must not contain '/', '\\', '#', '?' or control characters"
+    return None
+
+
+def is_valid_key(value: object) -> bool:
+    return key_problem(value) is None
+
+
+def validate_scope(scope: str) -> str:
+    """Return `scope` unchanged, or raise ValueError saying what is wrong with it."""
+    problem = key_problem(scope)
+    if problem:
+        raise ValueError(f"Invalid scope {scope!r}: a scope {problem}.")
+    return scope
+
+
+def validate_execution_id(execution_id: str) -> str:
+    """Return `execution_id` unchanged, or raise ValueError saying what is wrong with it."""
+    problem = key_problem(execution_id)
+    if problem:
+        raise ValueError(f"Invalid execution id {execution_id!r}: an execution id {problem}.")
+    return execution_id
+
+
+def log_row_key(sequence: int, part: int = 0) -> str:
+    """Zero-padded so that RowKey order is sequence order; a big page's later rows sort right after its head."""
+    if not 0 <= sequence <= MAX_SEQUENCE:
+        raise ValueError(f"Log sequence {sequence} is outside 0..{MAX_SEQUENCE}.")
+    return f"{LOG_PREFIX}{sequence:010d}" + (f"|{part:02d}" if part else "")
+
+
+def parse_log_row_key(row_key: str) -> tuple[int, int]:
+    """(sequence, part) of a key made by `log_row_key`."""
+    sequence, _, part = row_key[len(LOG_PREFIX) :].partition("|")
+    return int(sequence), int(part or 0)
+
+
+def data_prefix(field: str) -> str:
+    return f"{DATA_PREFIX}{field}|"
+
+
+def data_row_key(field: str, chunk: int) -> str:
+    return f"{data_prefix(field)}{chunk:04d}"
+
+
+def prefix_range(prefix: str) -> dict[str, str]:
+    """Bounds `lo <= RowKey < hi` covering exactly the keys that start with `prefix`."""
+    return {"lo": prefix, "hi": prefix[:-1] + chr(ord(prefix[-1]) + 1)}

@@ -24,7 +24,8 @@ from typing import Any, TextIO
 from shared.models import LogLine
 
 MAX_LOG_LINES = 100_000
-_QUIET_LOGGERS = ("azure", "httpcore", "hpack", "urllib3", "asyncio", "aiohttp.access", "aiohttp.client")
+# httpx logs each request with its full URL (query strings can hold secrets); context.http records calls as steps.
+_QUIET_LOGGERS = ("azure", "httpx", "httpcore", "hpack", "urllib3", "asyncio", "aiohttp.access", "aiohttp.client")
 _formatter = logging.Formatter()
 
 

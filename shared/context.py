@@ -12,6 +12,7 @@ import httpx
 
 from shared.errors import ContextError
 from shared.models import GLOBAL_SCOPE, Caller
+from shared.steps import Step, StepRecorder
 
 _current: ContextVar[ExecutionContext | None] = ContextVar("conduit_execution_context", default=None)
 
@@ -26,6 +27,7 @@ class ExecutionContext:
     config: dict[str, Any] = field(default_factory=dict)
     function_name: str = "script"
     integration_calls: list[dict[str, Any]] = field(default_factory=list)
+    steps: StepRecorder = field(default_factory=StepRecorder, repr=False)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
 
     @property
@@ -66,18 +68,31 @@ class ExecutionContext:
     def get_config(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
 
+    def step(self, name: str, step_type: str = "custom", input_data: Any = None) -> Step:
+        """A named, timed step: `async with context.step("load users", step_type="api") as step: ...`."""
+        return Step(self.steps, name, step_type, input_data)
+
     async def _on_request(self, request: httpx.Request) -> None:
-        request.extensions["conduit_started"] = time.perf_counter()
+        request.extensions["conduit_started"] = (time.perf_counter(), self.steps.next_order())
 
     async def _on_response(self, response: httpx.Response) -> None:
-        started = response.request.extensions.get("conduit_started", time.perf_counter())
-        self.integration_calls.append(
-            {
-                "method": response.request.method,
-                "url": str(response.request.url.copy_with(query=None)),
-                "status_code": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            }
+        """Every call through `context.http` becomes an integration call and a step of type `http`."""
+        request = response.request
+        started, order = request.extensions.get("conduit_started", (time.perf_counter(), None))
+        duration = (time.perf_counter() - started) * 1000
+        url = str(request.url.copy_with(query=None))
+        call = {"method": request.method, "url": url, "status_code": response.status_code,
+                "duration_ms": round(duration, 1)}
+        self.integration_calls.append(call)
+        self.steps.record(
+            f"{request.method} {request.url.host}{request.url.path}",
+            "http",
+            "Success" if response.status_code < 400 else "Failed",
+            input_data={"method": request.method, "url": url},
+            output_data={"status_code": response.status_code},
+            duration_ms=duration,
+            error_message=None if response.status_code < 400 else f"HTTP {response.status_code}",
+            order=order,
         )
 
     async def aclose(self) -> None:

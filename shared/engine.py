@@ -17,14 +17,15 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from shared.capture import LogCapture
 from shared.context import ExecutionContext
-from shared.errors import WorkflowNotFoundError
-from shared.layers import captured, classified, persisted, timed
-from shared.models import ExecutionRequest, ExecutionResult, utc_now
+from shared.errors import InputValidationError, WorkflowNotFoundError
+from shared.layers import captured, classified, timed
+from shared.models import Caller, ExecutionRecord, ExecutionRequest, ExecutionResult, ExecutionStatus, utc_now
+from shared.persistence import persisted, supervised
 from shared.registry import FunctionMetadata, FunctionRegistry, get_registry
 from shared.scripts import Script, compile_script, namespace_for
 from shared.signature import call_shape
@@ -51,6 +52,8 @@ class Invocation:
     script_namespace: dict[str, Any] | None = None
     started_at: Any = None
     started_clock: float = 0.0
+    record: ExecutionRecord | None = None
+    cancel_requested: bool = False
 
 
 Pipeline = Callable[[Invocation], Awaitable[ExecutionResult]]
@@ -70,11 +73,34 @@ class Engine:
         self.store = store
         workers = sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64"))
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conduit-user")
-        self._pipeline: Pipeline = persisted(lambda: self.store, captured(classified(timed(self._call))))
+        store_of = lambda: self.store  # noqa: E731 - the store may be attached after construction
+        self._pipeline: Pipeline = persisted(store_of, supervised(store_of, captured(classified(timed(self._call)))))
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         """Run one execution. Raises only for caller errors, before any user code runs or anything is stored."""
-        return await self._pipeline(self.prepare(request))
+        return await self.run(self.prepare(request))
+
+    async def run(self, invocation: Invocation) -> ExecutionResult:
+        """Run a prepared invocation through the pipeline; never raises for anything the user code did."""
+        return await self._pipeline(invocation)
+
+    async def run_claimed(self, record: ExecutionRecord) -> ExecutionResult | None:
+        """Run a queued execution whose record a worker has claimed (Running, leased to this worker).
+
+        Its input was valid when it was submitted; if it no longer is (the workflow changed or went away), the
+        execution fails with the reason instead of running.
+        """
+        request = request_from_record(record)
+        try:
+            invocation = self.prepare(request)
+        except (InputValidationError, WorkflowNotFoundError) as error:
+            assert self.store is not None
+            failed = record.finished(ExecutionStatus.FAILED, error.message, type(error).__name__, utc_now())
+            await self.store.finish(replace(failed, log_count=0), logs=[], steps=[])
+            return None
+        invocation.record = record
+        invocation.started_at = record.started_at or invocation.started_at
+        return await self.run(invocation)
 
     def prepare(self, request: ExecutionRequest) -> Invocation:
         """Resolve what to run and validate its input."""
@@ -154,6 +180,25 @@ class Engine:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def request_from_record(record: ExecutionRecord) -> ExecutionRequest:
+    """Rebuild the request a queued execution was submitted with; the record is where it lives."""
+    caller = record.caller or {}
+    return ExecutionRequest(
+        caller=Caller(
+            user_id=str(caller.get("user_id") or "system"),
+            email=caller.get("email"),
+            name=caller.get("name"),
+            is_platform_admin=bool(caller.get("is_platform_admin", False)),
+            scope=record.scope,
+        ),
+        name=record.workflow_name,
+        parameters=record.input_data or {},
+        execution_id=record.id,
+        scope=record.scope,
+        trigger=record.trigger or {"kind": "queue"},
+    )
 
 
 async def execute(request: ExecutionRequest) -> ExecutionResult:

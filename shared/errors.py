@@ -126,7 +126,7 @@ class ExecutionAlreadyFinishedError(ConflictError):
 
     def __init__(self, execution_id: str, status: str | None = None) -> None:
         suffix = f" with status {status}" if status else ""
-        super().__init__(f"Execution '{execution_id}' already finished{suffix}.")
+        super().__init__(f"Execution '{execution_id}' already finished{suffix}.", details={"status": status})
         self.execution_id = execution_id
         self.status = status
 
@@ -141,3 +141,15 @@ class ScriptError(ConduitError):
     """An inline script could not be decoded or compiled; raised before it runs."""
 
     code = "script_error"
+
+
+class StaleRecordError(ConflictError):
+    """The record changed since it was read (its ETag no longer matches); read it again and decide again."""
+
+    code = "stale_record"
+
+
+class BadMessageError(ConduitError):
+    """A queue message that is not an execution reference; it can never succeed."""
+
+    code = "bad_message"

@@ -1,15 +1,21 @@
-"""Reading executions on behalf of a caller; scope rules live here and nowhere else.
+"""Reading and cancelling executions on behalf of a caller; scope rules live here and nowhere else.
 
 A caller sees only executions of its own scope; anything else is answered as if it did not exist.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import ExecutionNotFoundError
-from shared.models import Caller, ExecutionRecord, ExecutionResult, LogLine
+from shared.errors import ConflictError, ExecutionNotFoundError, StaleRecordError
+from shared.layers import CANCELLED_BY_USER
+from shared.models import Caller, ExecutionRecord, ExecutionResult, ExecutionStatus, LogLine, utc_now
 from shared.runtime import get_runtime
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+_CANCEL_ATTEMPTS = 3
 
 
 async def get_execution(caller: Caller, execution_id: str) -> ExecutionRecord:
@@ -21,11 +27,84 @@ async def get_execution(caller: Caller, execution_id: str) -> ExecutionRecord:
     return record
 
 
-async def get_execution_logs(caller: Caller, execution_id: str) -> list[LogLine]:
-    """The log lines of a visible execution, in order."""
+async def list_executions(
+    caller: Caller,
+    *,
+    workflow: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    continuation_token: str | None,
+) -> tuple[list[ExecutionRecord], str | None]:
+    """Newest first, filtered by the storage service; `continuation_token` continues where a page ended."""
+    runtime = await get_runtime()
+    return await runtime.store.list_executions(
+        caller.scope, workflow=workflow, status=status, limit=limit, offset=offset,
+        continuation_token=continuation_token,
+    )
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """Filters of `GET .../logs`: minimum level, step, errors only (or none), a page size, and `after` to tail."""
+
+    level: str | None = None
+    step_name: str | None = None
+    step_type: str | None = None
+    has_error: bool | None = None
+    limit: int | None = None
+    after: int | None = None
+
+    def matches(self, line: LogLine) -> bool:
+        severity = LEVELS.get(line.level.upper(), 20)
+        return (
+            (self.level is None or severity >= LEVELS[self.level.upper()])
+            and (self.step_name is None or line.step_name == self.step_name)
+            and (self.step_type is None or line.step_type == self.step_type)
+            and (self.has_error is None or (severity >= LEVELS["ERROR"]) == self.has_error)
+        )
+
+
+async def get_execution_logs(caller: Caller, execution_id: str, query: LogQuery | None = None) -> list[LogLine]:
+    """The log lines of a visible execution, in order, filtered."""
+    query = query or LogQuery()
     await get_execution(caller, execution_id)
     runtime = await get_runtime()
-    return await runtime.store.get_logs(execution_id)
+    lines = await runtime.store.get_logs(execution_id, after=query.after)
+    return [line for line in lines if query.matches(line)][: query.limit]
+
+
+async def get_execution_steps(caller: Caller, execution_id: str) -> list[dict[str, Any]]:
+    await get_execution(caller, execution_id)
+    runtime = await get_runtime()
+    return await runtime.store.get_steps(execution_id)
+
+
+async def cancel_execution(caller: Caller, execution_id: str) -> ExecutionRecord:
+    """Pending -> Cancelled at once; Running -> Cancelling (its worker stops it); finished -> 409."""
+    runtime = await get_runtime()
+    record = await get_execution(caller, execution_id)
+    for _ in range(_CANCEL_ATTEMPTS):
+        if record.status.is_terminal:
+            raise ConflictError(
+                f"Execution '{execution_id}' already finished with status {record.status.value}.",
+                details={"status": record.status.value},
+            )
+        try:
+            return await _request_cancel(runtime.store, record)
+        except StaleRecordError:
+            record = await get_execution(caller, execution_id)
+    raise ConflictError(f"Execution '{execution_id}' kept changing; try again.")
+
+
+async def _request_cancel(store: Any, record: ExecutionRecord) -> ExecutionRecord:
+    if record.status is ExecutionStatus.PENDING:
+        cancelled = record.finished(ExecutionStatus.CANCELLED, CANCELLED_BY_USER, "Cancelled", utc_now())
+        return await store.finish(cancelled, logs=[], steps=[])
+    if record.status is ExecutionStatus.CANCELLING:
+        return record
+    logging.getLogger("conduit.executions").info("cancel requested for running execution %s", record.id)
+    return await store.update(record, status=ExecutionStatus.CANCELLING)
 
 
 def result_to_api(result: ExecutionResult) -> dict[str, Any]:

@@ -106,15 +106,51 @@ def public_endpoint(handler: Handler) -> Callable[[func.HttpRequest], Awaitable[
     return endpoint(handler, public=True)
 
 
-def query_int(req: func.HttpRequest, name: str, default: int, low: int, high: int) -> int:
-    """An integer query parameter within [low, high], or a 422 naming it."""
-    raw = req.params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputValidationError([FieldError(name, "must be an integer")]) from None
-    if not low <= value <= high:
-        raise InputValidationError([FieldError(name, f"must be between {low} and {high}")])
-    return value
+class QueryReader:
+    """Reads query parameters, collecting every problem so that one 422 names them all (`check()`)."""
+
+    def __init__(self, req: func.HttpRequest) -> None:
+        self._params = req.params
+        self.errors: list[FieldError] = []
+
+    def text(self, name: str) -> str | None:
+        return (self._params.get(name) or "").strip() or None
+
+    def integer(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.errors.append(FieldError(name, "must be an integer"))
+            return default
+        if not low <= value <= high:
+            self.errors.append(FieldError(name, f"must be between {low} and {high}"))
+            return default
+        return value
+
+    def boolean(self, name: str) -> bool | None:
+        raw = (self.text(name) or "").lower()
+        if not raw:
+            return None
+        if raw in ("true", "1", "yes"):
+            return True
+        if raw in ("false", "0", "no"):
+            return False
+        self.errors.append(FieldError(name, "must be true or false"))
+        return None
+
+    def choice(self, name: str, choices: set[str], *, case_insensitive: bool = False) -> str | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        value = raw.upper() if case_insensitive else raw
+        if value not in choices:
+            self.errors.append(FieldError(name, f"must be one of {', '.join(sorted(choices))}"))
+            return None
+        return value
+
+    def check(self) -> None:
+        if self.errors:
+            raise InputValidationError(self.errors, "Invalid query parameters")

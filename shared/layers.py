@@ -7,22 +7,24 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.capture import capturing
 from shared.context import bind_context, unbind_context
-from shared.errors import ExecutionAlreadyFinishedError, PayloadTooLargeError, UserError
-from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus, utc_now
+from shared.errors import UserError
+from shared.models import ExecutionResult, ExecutionStatus, utc_now
 from shared.scripts import script_outcome
 from shared.serialization import check_json
 
 if TYPE_CHECKING:
     from shared.engine import Invocation
-    from shared.storage.executions import ExecutionStore
 
 log = logging.getLogger("conduit.engine")
+
+
+CANCELLED_BY_USER = "Execution cancelled by user"
 
 
 class ExecutionTimedOut(Exception):
@@ -61,6 +63,11 @@ def classified(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invoca
     async def run(invocation: Invocation) -> Outcome:
         try:
             value = await call(invocation)
+        except asyncio.CancelledError:
+            if not invocation.cancel_requested:
+                raise
+            invocation.capture.add("WARNING", "conduit.engine", CANCELLED_BY_USER)
+            return Outcome(ExecutionStatus.CANCELLED, error_message=CANCELLED_BY_USER, error_type="Cancelled")
         except ExecutionTimedOut as exc:
             invocation.capture.add("ERROR", "conduit.engine", str(exc))
             return Outcome(ExecutionStatus.TIMEOUT, error_message=str(exc), error_type="TimeoutError")
@@ -122,6 +129,7 @@ def captured(call: Callable[[Invocation], Awaitable[Outcome]]) -> Callable[[Invo
             duration_ms=int((time.perf_counter() - invocation.started_clock) * 1000),
             logs=invocation.capture.close(),
             variables=outcome.variables,
+            steps=invocation.context.steps.steps,
             integration_calls=invocation.context.integration_calls,
             error_message=outcome.error_message,
             error_type=outcome.error_type,
@@ -130,62 +138,3 @@ def captured(call: Callable[[Invocation], Awaitable[Outcome]]) -> Callable[[Invo
         )
 
     return run
-
-
-def persisted(
-    store_of: Callable[[], ExecutionStore | None],
-    call: Callable[[Invocation], Awaitable[ExecutionResult]],
-) -> Callable[[Invocation], Awaitable[ExecutionResult]]:
-    """Write the record as Running before the call and finish it once after, unless the request is transient."""
-
-    async def run(invocation: Invocation) -> ExecutionResult:
-        store = store_of()
-        if invocation.request.transient or store is None:
-            return await call(invocation)
-        record = await store.create(_running_record(invocation))
-        result = await call(invocation)
-        return await _finish(store, record, result)
-
-    return run
-
-
-def _running_record(invocation: Invocation) -> ExecutionRecord:
-    request = invocation.request
-    return ExecutionRecord(
-        id=request.execution_id,
-        scope=invocation.context.scope,
-        workflow_name=invocation.function_name,
-        status=ExecutionStatus.RUNNING,
-        trigger=request.trigger,
-        caller=request.caller.to_dict(),
-        input_data=request.parameters,
-        started_at=invocation.started_at,
-    )
-
-
-async def _finish(store: ExecutionStore, record: ExecutionRecord, result: ExecutionResult) -> ExecutionResult:
-    try:
-        await store.finish(_final_record(record, result), result.logs)
-    except PayloadTooLargeError as exc:
-        result = replace(result, status=ExecutionStatus.FAILED, result=None, variables=None,
-                         error_type="ResultTooLarge", error_message=exc.message)
-        await store.finish(_final_record(record, result), result.logs)
-    except ExecutionAlreadyFinishedError as exc:
-        log.warning("execution %s was already finished (%s); its result was not stored", record.id, exc.status)
-        if exc.status:
-            result = replace(result, status=ExecutionStatus(exc.status))
-    return result
-
-
-def _final_record(record: ExecutionRecord, result: ExecutionResult) -> ExecutionRecord:
-    return replace(
-        record,
-        status=result.status,
-        output_data=result.result,
-        variables=result.variables,
-        error_message=result.error_message,
-        error_type=result.error_type,
-        completed_at=result.completed_at,
-        duration_ms=result.duration_ms,
-        log_count=len(result.logs),
-    )

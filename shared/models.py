@@ -6,7 +6,7 @@ import random
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -184,7 +184,47 @@ class ExecutionRecord:
     duration_ms: int | None = None
     log_count: int = 0
     attempt: int = 1
+    timeout_seconds: int | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    deadline_at: datetime | None = None
+    requeues: int = 0
     etag: str | None = None
+
+    @property
+    def created_at(self) -> datetime | None:
+        return execution_id_time(self.id)
+
+    def finished(self, status: ExecutionStatus, message: str, error_type: str, now: datetime) -> ExecutionRecord:
+        """This record moved to a terminal `status` by Conduit itself (cancel, clean-up, poison), not by user code."""
+        started = self.started_at or self.created_at or now
+        return replace(
+            self,
+            status=status,
+            error_message=message,
+            error_type=error_type,
+            completed_at=now,
+            duration_ms=max(0, int((now - started).total_seconds() * 1000)),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+
+    def lease_alive(self, now: datetime) -> bool:
+        return self.lease_expires_at is not None and self.lease_expires_at > now
+
+    def to_list_item(self) -> dict[str, Any]:
+        """The light shape of `GET /api/workflows/executions` items."""
+        return {
+            "id": self.id,
+            "workflow_id": self.workflow_name,
+            "status": self.status.value,
+            "trigger": self.trigger.get("kind") if isinstance(self.trigger, dict) else None,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "completed_at": iso(self.completed_at),
+            "duration_ms": self.duration_ms,
+            "error_message": self.error_message,
+        }
 
     def to_api(self) -> dict[str, Any]:
         """The shape `GET /api/workflows/executions/{id}` answers with."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shared.discovery import DiscoveryReport, discover
 from shared.engine import Engine
+from shared.queueing import ExecutionQueue
 from shared.registry import FunctionRegistry, get_registry
 from shared.storage.clients import connection_string_from_env, open_tables
 from shared.storage.executions import ExecutionStore
@@ -27,6 +28,12 @@ class Runtime:
     report: DiscoveryReport
     store: ExecutionStore
     engine: Engine
+    queue: ExecutionQueue
+
+    async def close(self) -> None:
+        self.engine.close()
+        await self.queue.close()
+        await self.store.close()
 
 
 _discovery_lock = threading.Lock()
@@ -62,9 +69,19 @@ async def get_runtime() -> Runtime:
 
 async def _create_runtime() -> Runtime:
     registry, report = await asyncio.to_thread(load_functions)
-    store = ExecutionStore(open_tables(connection_string_from_env()))
-    await store.ensure_tables()
-    return Runtime(registry=registry, report=report, store=store, engine=Engine(registry, store))
+    connection_string = connection_string_from_env()
+    store = ExecutionStore(open_tables(connection_string))
+    queue = ExecutionQueue(connection_string)
+    await asyncio.gather(store.ensure_tables(), queue.ensure())
+    return Runtime(registry=registry, report=report, store=store, engine=Engine(registry, store), queue=queue)
+
+
+async def close_runtimes() -> None:
+    """Close the storage clients of every runtime (for hosts that shut down cleanly)."""
+    for loop, runtime in list(_runtimes.items()):
+        if loop is asyncio.get_running_loop():
+            _runtimes.pop(loop, None)
+            await runtime.close()
 
 
 def set_runtime(runtime: Runtime) -> None:

@@ -1,14 +1,15 @@
-"""HTTP: list workflows and execute one."""
+"""HTTP: list workflows and execute one (sync: run now; async: record Pending, queue, answer 202)."""
 
-from typing import Any
+from typing import Any, Literal
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.engine import execute
+from shared.errors import FieldError, InputValidationError, WorkflowNotFoundError
+from shared.execution_service import WorkflowCall, submit
 from shared.executions import result_to_api
 from shared.http import endpoint, json_response, read_body
-from shared.models import Caller, ExecutionRequest
+from shared.models import Caller
 from shared.runtime import get_runtime
 
 bp = func.Blueprint()
@@ -19,6 +20,8 @@ class ExecuteBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     input_data: dict[str, Any] = Field(default_factory=dict)
+    mode: Literal["sync", "async"] | None = None
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
 
 
 async def list_workflows(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
@@ -28,16 +31,27 @@ async def list_workflows(req: func.HttpRequest, caller: Caller) -> func.HttpResp
 
 
 async def execute_workflow(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    """Run a workflow now and answer with its result; a failed workflow still answers 200 with its status."""
+    """Sync: run now, 200 with the result (a failed workflow is still 200). Async: 202 with a Location."""
     body = read_body(req, ExecuteBody)
-    request = ExecutionRequest(
-        caller=caller,
-        name=req.route_params["name"],
-        parameters=body.input_data,
-        trigger={"kind": "http"},
+    name = req.route_params["name"]
+    runtime = await get_runtime()
+    metadata = runtime.registry.get(name)
+    if metadata is None or not metadata.is_workflow:
+        raise WorkflowNotFoundError(name)
+    wait = (body.mode or metadata.execution_mode) == "sync"
+    if wait and body.idempotency_key:
+        raise InputValidationError([FieldError("idempotency_key", "applies to async executions only")])
+    submission = await submit(
+        WorkflowCall(workflow_name=name, input_data=body.input_data, caller=caller, wait=wait,
+                     trigger_payload={"kind": "http"}, idempotency_key=body.idempotency_key)
     )
-    result = await execute(request)
-    return json_response(result_to_api(result))
+    if submission.result is not None:
+        return json_response(result_to_api(submission.result))
+    location = f"/api/workflows/executions/{submission.execution_id}"
+    answer = {"execution_id": submission.execution_id, "status": submission.status.value}
+    if submission.duplicate:
+        answer["duplicate"] = True
+    return json_response(answer, 202, headers={"Location": location})
 
 
 bp.route(route="workflows", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)(endpoint(list_workflows))

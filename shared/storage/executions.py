@@ -1,15 +1,18 @@
-"""Execution records and their log lines in Table storage, with the fewest requests per execution.
+"""Execution records, their log lines and steps in Table storage, with the fewest requests per execution.
 
-A small execution costs three requests: create the record, one upsert of its log page, one ETag-conditional update
-(two without log lines). Log lines are stored in pages of up to 500 (see logs.py); the record <-> entity mapping is in
-rows.py. Rows a record refers to (log lines, spilled values) are always written before the record that points at them.
+A small execution costs three requests: create the record, one upsert of its log page and step rows, one
+ETag-conditional update (two with neither logs nor steps); the first execution of a scope in a process costs one more
+(scopes.py). Log lines are stored in pages of up to 500 (see logs.py), steps one row each (steps.py); the record <->
+entity mapping is in rows.py. Rows a record refers to (log lines, spilled values) are always written before the record
+that points at them. Listing is in listing.py, idempotency keys in idempotency.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from azure.core import MatchConditions
@@ -21,37 +24,56 @@ from shared.errors import (
     ConflictError,
     ExecutionAlreadyFinishedError,
     ExecutionNotFoundError,
+    StaleRecordError,
     StorageError,
 )
 from shared.models import ExecutionRecord, ExecutionStatus, LogLine
-from shared.storage.batches import DEFAULT_CONCURRENCY, plan_batches, upsert_rows
+from shared.storage.batches import DEFAULT_CONCURRENCY
 from shared.storage.clients import RequestCounter, open_tables
+from shared.storage.details import DetailsRows
+from shared.storage.idempotency import IdempotencyKeys
 from shared.storage.keys import (
     DETAILS_TABLE,
     EXECUTIONS_TABLE,
-    RANGE_FILTER,
+    IDEMPOTENCY_TABLE,
+    SCOPES_TABLE,
+    STEP_PREFIX,
     data_prefix,
     is_valid_key,
-    prefix_range,
     validate_execution_id,
 )
-from shared.storage.logs import is_continuation, log_query, pack_log_pages, unpack_log_pages
+from shared.storage.listing import active_entities, list_page, list_query
+from shared.storage.logs import log_query, pack_log_pages, unpack_log_pages
 from shared.storage.packing import INPUT, OUTPUT, VARIABLES, spill_count
-from shared.storage.rows import outcome_entity, record_entity, record_from_entity
+from shared.storage.rows import outcome_entity, record_entity, record_from_entity, update_entity
+from shared.storage.scalars import decode_scalars
+from shared.storage.scopes import ScopeRegistry
+from shared.storage.steps import pack_step_rows, unpack_steps
 
 Entity = dict[str, Any]
 
 _PAGE_SIZE = 1_000  # the most one query page returns
+_TABLES = (EXECUTIONS_TABLE, DETAILS_TABLE, SCOPES_TABLE, IDEMPOTENCY_TABLE)
 
 
 class ExecutionStore:
-    """Reads and writes execution records (ConduitExecutions) and their details rows (ConduitExecutionDetails)."""
+    """Reads and writes execution records (ConduitExecutions), their details rows (ConduitExecutionDetails), the
+    scopes registry (ConduitScopes) and idempotency keys (ConduitIdempotency).
 
-    def __init__(self, service: TableServiceClient, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    `page_size` is the most rows asked for per query page (tests lower it to cross many SDK pages).
+    """
+
+    def __init__(
+        self, service: TableServiceClient, *, concurrency: int = DEFAULT_CONCURRENCY, page_size: int = _PAGE_SIZE
+    ) -> None:
         self._service = service
         self._records: TableClient = service.get_table_client(EXECUTIONS_TABLE)
-        self._details: TableClient = service.get_table_client(DETAILS_TABLE)
-        self._concurrency = concurrency
+        self._details = DetailsRows(service.get_table_client(DETAILS_TABLE), concurrency, page_size)
+        self._scopes_table: TableClient = service.get_table_client(SCOPES_TABLE)
+        self._idempotency_table: TableClient = service.get_table_client(IDEMPOTENCY_TABLE)
+        self._scopes = ScopeRegistry(self._scopes_table)
+        self._idempotency = IdempotencyKeys(self._idempotency_table, self.get)
+        self._page_size = page_size
 
     @classmethod
     def from_connection_string(cls, connection_string: str, *, counter: RequestCounter | None = None) -> ExecutionStore:
@@ -65,14 +87,14 @@ class ExecutionStore:
 
     async def close(self) -> None:
         """Close the clients; they belong to the event loop that opened them."""
-        await self._records.close()
-        await self._details.close()
+        for table in (self._records, self._details.table, self._scopes_table, self._idempotency_table):
+            await table.close()
         await self._service.close()
 
     async def ensure_tables(self) -> None:
-        """Create both tables unless they exist; safe to call from every instance at start-up."""
+        """Create the tables unless they exist; safe to call from every instance at start-up."""
         try:
-            for name in (EXECUTIONS_TABLE, DETAILS_TABLE):
+            for name in _TABLES:
                 await self._service.create_table_if_not_exists(name)
         except AzureError as error:
             raise StorageError(f"Could not create the execution tables: {error}") from error
@@ -80,11 +102,12 @@ class ExecutionStore:
     async def create(self, record: ExecutionRecord) -> ExecutionRecord:
         """Write a new record; return it with its ETag. Raises ConflictError if the id is taken in that scope."""
         entity, spilled = record_entity(record)  # validates and sizes everything before any write
+        await self._scopes.remember(record.scope)
         if spilled:
             # Spilled rows are keyed by execution id alone: make sure they do not belong to an existing record.
             if await self._current_etag(record) is not None:
                 raise _exists_error(record)
-            await self._write_details(spilled)
+            await self._details.write(spilled)
         try:
             response = await self._records.create_entity(entity, response_preference="return-no-content")
         except ResourceExistsError as error:
@@ -93,8 +116,11 @@ class ExecutionStore:
             raise StorageError(f"Could not create execution '{record.id}': {error}") from error
         return replace(record, etag=response["etag"])
 
-    async def finish(self, record: ExecutionRecord, logs: Sequence[LogLine]) -> ExecutionRecord:
-        """Write the logs, then the outcome with one ETag-conditional update; a terminal state is written once.
+    async def finish(
+        self, record: ExecutionRecord, logs: Sequence[LogLine], steps: Sequence[Mapping[str, Any]] = ()
+    ) -> ExecutionRecord:
+        """Write the logs and steps, then the outcome with one ETag-conditional update; a terminal state is written
+        once. Every scalar field is stored as given: lease_owner=None clears the lease.
 
         `log_count` becomes `record.log_count + len(logs)`: lines flushed earlier with `append_logs` are counted by
         the caller in `record.log_count`.
@@ -103,21 +129,31 @@ class ExecutionStore:
             raise ValueError("finish() needs the record returned by create() or get(): it carries the ETag.")
         done = replace(record, log_count=record.log_count + len(logs))
         entity, spilled = outcome_entity(done)  # raises PayloadTooLargeError before anything is written
-        details = pack_log_pages(record.id, logs)
+        details = pack_log_pages(record.id, logs) + pack_step_rows(record.id, steps)
         if spilled and await self._current_etag(record) != record.etag:
             await self._raise_conflict(record)  # do not overwrite the spilled values of whoever finished first
-        await self._write_details(details + spilled)
-        try:
-            response = await self._records.update_entity(
-                entity, mode=UpdateMode.MERGE, etag=record.etag, match_condition=MatchConditions.IfNotModified
-            )
-        except ResourceModifiedError:
-            await self._raise_conflict(record)
-        except ResourceNotFoundError as error:
-            raise ExecutionNotFoundError(record.id) from error
-        except AzureError as error:
-            raise StorageError(f"Could not finish execution '{record.id}': {error}") from error
-        return replace(done, etag=response["etag"])
+        await self._details.write(details + spilled)
+        return replace(done, etag=await self._merge(record, entity))
+
+    async def update(self, record: ExecutionRecord, **changes: Any) -> ExecutionRecord:
+        """Change small scalar fields with one ETag-conditional MERGE: claim, lease renewal, cancel, clean-up.
+
+        Returns the record with the changes as stored and its new ETag. Raises StaleRecordError when the record
+        changed since it was read, ExecutionAlreadyFinishedError when it is (or is already known to be) terminal.
+        """
+        if not record.etag:
+            raise ValueError("update() needs the record returned by create(), get() or update(): it carries the ETag.")
+        entity = update_entity(record, changes)  # ValueError for fields update() does not change
+        if ExecutionStatus(record.status).is_terminal:
+            raise ExecutionAlreadyFinishedError(record.id, ExecutionStatus(record.status).value)
+        etag = await self._merge(record, entity)
+        return replace(record, **decode_scalars(entity, changes), etag=etag)
+
+    async def get_steps(self, execution_id: str) -> list[dict[str, Any]]:
+        """The steps of an execution in execution order; unknown or malformed ids have none."""
+        if not is_valid_key(execution_id):
+            return []
+        return unpack_steps(await self._details.range(execution_id, STEP_PREFIX))
 
     async def get(self, scope: str, execution_id: str) -> ExecutionRecord | None:
         """One point read, plus one range read per value that was too large for the record; None if not found."""
@@ -129,9 +165,52 @@ class ExecutionStore:
             return None
         except AzureError as error:
             raise StorageError(f"Could not read execution '{execution_id}': {error}") from error
-        spilled = [field for field in (INPUT, OUTPUT, VARIABLES) if spill_count(field, entity)]
-        found = await asyncio.gather(*(self._range(execution_id, data_prefix(f.spill)) for f in spilled))
-        return record_from_entity(entity, dict(zip(spilled, found, strict=True)))
+        return await self._complete(entity)
+
+    async def list_executions(
+        self,
+        scope: str,
+        *,
+        workflow: str | None = None,
+        status: ExecutionStatus | str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        continuation_token: str | None = None,
+    ) -> tuple[list[ExecutionRecord], str | None]:
+        """A page of the scope's executions, newest first, as light records (`to_list_item` fields only), and the
+        token of the next page, None when no more match. Filters run on the server; a page is short only at the end.
+
+        `offset` skips that many matching items (after the token's position, when one is given). Raises ValueError
+        for a limit outside 1..100 or an unknown status, InputValidationError for a malformed token.
+        """
+        query = list_query(
+            scope, workflow=workflow, status=status, limit=limit, offset=offset, continuation_token=continuation_token
+        )
+        return await list_page(self._records, query, self._page_size)
+
+    async def active_executions(self, scope: str, *, since: datetime) -> list[ExecutionRecord]:
+        """Full records of the scope's executions created at or after `since` that are Pending, Running or
+        Cancelling, newest first: one range read of the ids made since then, the status filter on the server."""
+        entities = await active_entities(self._records, scope, since, self._page_size)
+        return list(await asyncio.gather(*(self._complete(entity) for entity in entities)))
+
+    async def scopes(self) -> list[str]:
+        """Every scope that has had an execution (see scopes.py)."""
+        return await self._scopes.all()
+
+    async def claim_idempotency_key(
+        self,
+        scope: str,
+        key: str,
+        execution_id: str,
+        *,
+        window: timedelta = timedelta(hours=24),
+        grace: timedelta = timedelta(seconds=10),
+    ) -> ExecutionRecord | None:
+        """None when `execution_id` now holds `key` in `scope` (go ahead and create it); otherwise the record of the
+        execution that already holds it. ConflictError while a first submit with the key is still creating its record
+        (younger than `grace`). See idempotency.py."""
+        return await self._idempotency.claim(scope, key, execution_id, window=window, grace=grace)
 
     async def get_logs(self, execution_id: str, after: int | None = None) -> list[LogLine]:
         """The log lines of an execution in sequence order, only those with sequence > `after` when given.
@@ -142,12 +221,12 @@ class ExecutionStore:
         if not is_valid_key(execution_id):
             return []
         query_filter, parameters = log_query(execution_id, after)
-        return unpack_log_pages(await self._query(query_filter, parameters), after)
+        return unpack_log_pages(await self._details.query(query_filter, parameters), after)
 
     async def append_logs(self, execution_id: str, logs: Sequence[LogLine]) -> int:
         """Flush log lines of a running execution as pages keyed by their first sequence; rewriting is harmless."""
         validate_execution_id(execution_id)
-        await self._write_details(pack_log_pages(execution_id, logs))
+        await self._details.write(pack_log_pages(execution_id, logs))
         return len(logs)
 
     async def ping(self, timeout: float = 5.0) -> bool:
@@ -160,28 +239,6 @@ class ExecutionStore:
             return False
         return True
 
-    async def _range(self, partition: str, prefix: str) -> list[dict[str, Any]]:
-        """All rows of one partition whose RowKey starts with `prefix`, in RowKey order, across every page."""
-        return await self._query(RANGE_FILTER, {"pk": partition, **prefix_range(prefix)})
-
-    async def _query(self, query_filter: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every details row matching a parameterised filter, following continuation tokens."""
-        pages = self._details.query_entities(query_filter, parameters=parameters, results_per_page=_PAGE_SIZE)
-        try:
-            return [entity async for entity in pages]
-        except AzureError as error:
-            where = f"the '{parameters['lo']}' rows of '{parameters['pk']}'"
-            raise StorageError(f"Could not read {where}: {error}") from error
-
-    async def _write_details(self, rows: list[Entity]) -> None:
-        """Upsert details rows; continuation rows go first when one atomic request cannot hold them all, so that a
-        reader never finds a page head whose later rows are still missing."""
-        parts = [row for row in rows if is_continuation(row)]
-        if parts and len(plan_batches(rows)) > 1:
-            await upsert_rows(self._details, parts, self._concurrency)
-            rows = [row for row in rows if not is_continuation(row)]
-        await upsert_rows(self._details, rows, self._concurrency)
-
     async def _current_etag(self, record: ExecutionRecord) -> str | None:
         try:
             entity = await self._records.get_entity(record.scope, record.id, select=["Status"])
@@ -189,16 +246,38 @@ class ExecutionStore:
             return None
         return str(entity.metadata["etag"])
 
+    async def _complete(self, entity: Any) -> ExecutionRecord:
+        """The record of an entity, with the values that were too large for it read from their details rows."""
+        spilled = [field for field in (INPUT, OUTPUT, VARIABLES) if spill_count(field, entity)]
+        found = await asyncio.gather(*(self._details.range(entity["RowKey"], data_prefix(f.spill)) for f in spilled))
+        return record_from_entity(entity, dict(zip(spilled, found, strict=True)))
+
+    async def _merge(self, record: ExecutionRecord, entity: Entity) -> str:
+        """MERGE `entity` if the record still has `record.etag`; return the new ETag."""
+        try:
+            response = await self._records.update_entity(
+                entity, mode=UpdateMode.MERGE, etag=record.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except ResourceModifiedError:
+            await self._raise_conflict(record)
+        except ResourceNotFoundError as error:
+            raise ExecutionNotFoundError(record.id) from error
+        except AzureError as error:
+            raise StorageError(f"Could not update execution '{record.id}': {error}") from error
+        return str(response["etag"])
+
     async def _raise_conflict(self, record: ExecutionRecord) -> NoReturn:
         """The record changed since `record.etag` was read: say whether it already reached a terminal state."""
         try:
             current = await self._records.get_entity(record.scope, record.id, select=["Status"])
         except ResourceNotFoundError as error:
             raise ExecutionNotFoundError(record.id) from error
+        except AzureError as error:
+            raise StorageError(f"Could not read execution '{record.id}': {error}") from error
         status = ExecutionStatus(current["Status"])
         if status.is_terminal:
             raise ExecutionAlreadyFinishedError(record.id, status.value)
-        raise ConflictError(f"Execution '{record.id}' changed while it was being finished (now {status.value}).")
+        raise StaleRecordError(f"Execution '{record.id}' changed since it was read (now {status.value}).")
 
 
 def _exists_error(record: ExecutionRecord) -> ConflictError:

@@ -11,12 +11,15 @@ import re
 
 EXECUTIONS_TABLE = "ConduitExecutions"
 DETAILS_TABLE = "ConduitExecutionDetails"
+SCOPES_TABLE = "ConduitScopes"  # PartitionKey "scope", RowKey = a scope that has executions (see scopes.py)
+IDEMPOTENCY_TABLE = "ConduitIdempotency"  # PartitionKey = scope, RowKey = sha256 of the key (see idempotency.py)
 
 MAX_KEY_CHARS = 256
 MAX_SEQUENCE = 10**10 - 1
 
 LOG_PREFIX = "log|"  # log|{first:010d} per page of lines, log|{first:010d}|{part:02d} for the rest of a big page
-STEP_PREFIX = "step|"  # reserved for execution steps
+STEP_PREFIX = "step|"  # step|{execution_order:06d} per step (see steps.py)
+MAX_STEP_ORDER = 999_999
 DATA_PREFIX = "data|"
 
 # Table storage forbids / \ # ? and the control characters U+0000-U+001F and U+007F-U+009F in keys.
@@ -68,6 +71,15 @@ def parse_log_row_key(row_key: str) -> tuple[int, int]:
     """(sequence, part) of a key made by `log_row_key`."""
     sequence, _, part = row_key[len(LOG_PREFIX) :].partition("|")
     return int(sequence), int(part or 0)
+
+
+def step_row_key(execution_order: int) -> str:
+    """Zero-padded so that RowKey order is execution order."""
+    if isinstance(execution_order, bool) or not isinstance(execution_order, int):
+        raise ValueError(f"A step's execution_order must be an int, got {execution_order!r}.")
+    if not 0 <= execution_order <= MAX_STEP_ORDER:
+        raise ValueError(f"A step's execution_order must be within 0..{MAX_STEP_ORDER}, got {execution_order}.")
+    return f"{STEP_PREFIX}{execution_order:06d}"
 
 
 def data_prefix(field: str) -> str:

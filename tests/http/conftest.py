@@ -55,9 +55,12 @@ class Api:
         text = response.get_body().decode()
         return response.status_code, json.loads(text) if text else None
 
-    async def execute(self, name: str, input_data: dict[str, Any] | None = None, **kw: Any) -> tuple[int, Any]:
+    async def execute(
+        self, name: str, input_data: dict[str, Any] | None = None, body_extra: dict[str, Any] | None = None, **kw: Any
+    ) -> tuple[int, Any]:
+        body = {"input_data": input_data or {}, **(body_extra or {})}
         return await self.call("execute_workflow", "POST", f"http://localhost/api/workflows/{name}/execute",
-                               body={"input_data": input_data or {}}, route={"name": name}, **kw)
+                               body=body, route={"name": name}, **kw)
 
     async def execution(self, execution_id: str, **kw: Any) -> tuple[int, Any]:
         return await self.call("get_execution_by_id", "GET", f"http://localhost/api/workflows/executions/{execution_id}",

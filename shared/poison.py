@@ -1,0 +1,36 @@
+"""Poisoned execution messages: the host moved them aside after too many failed deliveries."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.errors import BadMessageError, ConflictError
+from shared.models import ExecutionStatus, utc_now
+from shared.queueing import POISON_QUEUE, ExecutionMessage
+from shared.runtime import get_runtime
+
+log = logging.getLogger("conduit.poison")
+
+
+async def fail_poisoned(body: bytes | str) -> ExecutionStatus | None:
+    """Mark the execution Failed with error_type PoisonMessage, unless it is already terminal."""
+    try:
+        message = ExecutionMessage.decode(body)
+    except BadMessageError as error:
+        log.error("dropping an unreadable poison message: %s", error.message)
+        return None
+    runtime = await get_runtime()
+    record = await runtime.store.get(message.scope, message.execution_id)
+    if record is None or record.status.is_terminal:
+        return record.status if record else None
+    reason = (
+        f"Its queue message was moved to {POISON_QUEUE} after repeated failed deliveries; "
+        f"the execution was {record.status.value} at the time."
+    )
+    try:
+        await runtime.store.finish(record.finished(ExecutionStatus.FAILED, reason, "PoisonMessage", utc_now()),
+                                   logs=[], steps=[])
+    except ConflictError:
+        fresh = await runtime.store.get(message.scope, message.execution_id)
+        return fresh.status if fresh else None
+    return ExecutionStatus.FAILED

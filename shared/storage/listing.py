@@ -1,0 +1,150 @@
+"""Range reads of a scope's executions: the paged list API and the clean-up timer's active executions.
+
+Ids sort newest first (models.new_execution_id), so both are ascending RowKey reads of the scope's partition with
+the filters evaluated by the service. The list's continuation token is ours, not the SDK's: it names the last RowKey
+returned, so a page can end in the middle of an SDK page and the next one starts right after it. A page is filled
+across as many SDK pages as it takes (Azure may answer a filtered query with short or empty pages plus a token), and a
+token is returned only when at least one more matching item exists: limit + 1 items are fetched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core.exceptions import AzureError
+from azure.data.tables.aio import TableClient
+
+from shared.errors import FieldError, InputValidationError, StorageError
+from shared.models import ExecutionRecord, ExecutionStatus
+from shared.storage.keys import is_valid_key
+from shared.storage.rows import LIGHT_COLUMNS, light_record_from_entity
+from shared.storage.scalars import utc
+
+MAX_LIMIT = 100
+TOKEN_VERSION = "1"
+ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING)
+# Space-separated tokens only: the SDK substitutes whole words (azure-notes gotcha #5).
+ACTIVE_FILTER = "( Status eq @s0 or Status eq @s1 or Status eq @s2 )"
+_MAX_48 = (1 << 48) - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """One request of the list API, validated."""
+
+    scope: str
+    workflow: str | None = None
+    status: ExecutionStatus | None = None
+    limit: int = 20
+    offset: int = 0
+    after: str | None = None  # the RowKey the page starts after, decoded from the continuation token
+
+    def filter(self) -> tuple[str, dict[str, Any]]:
+        """A parameterised filter: clauses are fixed text, every value goes through `parameters`."""
+        clauses, parameters = ["PartitionKey eq @pk"], {"pk": self.scope}
+        for clause, name, value in (
+            ("RowKey gt @after", "after", self.after),
+            ("WorkflowName eq @wf", "wf", self.workflow),
+            ("Status eq @st", "st", self.status.value if self.status else None),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                parameters[name] = value
+        return " and ".join(clauses), parameters
+
+
+def list_query(
+    scope: str,
+    *,
+    workflow: str | None,
+    status: ExecutionStatus | str | None,
+    limit: int,
+    offset: int,
+    continuation_token: str | None,
+) -> ListQuery:
+    """Validate the arguments of `ExecutionStore.list_executions`; a bad token is the caller's input error."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an int within 1..{MAX_LIMIT}, got {limit!r}.")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset must be an int >= 0, got {offset!r}.")
+    after = decode_token(continuation_token) if continuation_token is not None else None
+    parsed = ExecutionStatus(status) if status is not None else None
+    return ListQuery(scope, workflow, parsed, limit, offset, after)
+
+
+def encode_token(row_key: str) -> str:
+    """Opaque to clients: a version, then the last RowKey returned, as unpadded urlsafe base64."""
+    return base64.urlsafe_b64encode(f"{TOKEN_VERSION}|{row_key}".encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    """The RowKey a token names; InputValidationError when it is not a token `encode_token` made."""
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        text = ""
+    version, _, row_key = text.partition("|")
+    if version != TOKEN_VERSION or not is_valid_key(row_key):
+        raise InputValidationError(
+            [FieldError("continuation_token", "is not a token returned by this API; start again without it")]
+        )
+    return row_key
+
+
+async def list_page(table: TableClient, query: ListQuery, page_size: int) -> tuple[list[ExecutionRecord], str | None]:
+    """One page of the list API: skip `offset` matches, keep `limit`, look one further to know if more exist."""
+    if not is_valid_key(query.scope):
+        return [], None
+    wanted = query.offset + query.limit + 1
+    query_filter, parameters = query.filter()
+    found: list[ExecutionRecord] = []
+    async for entity in _entities(table, query_filter, parameters, min(page_size, wanted), LIGHT_COLUMNS):
+        found.append(light_record_from_entity(entity, query.scope))
+        if len(found) == wanted:
+            break
+    page = found[query.offset : query.offset + query.limit]
+    more = len(found) == wanted
+    return page, encode_token(page[-1].id) if more else None
+
+
+def created_since_bound(since: datetime) -> str | None:
+    """RowKeys below this bound are ids made at or after `since`; None when no id can be that new.
+
+    The first 12 hex digits of an id are the inverted creation time in milliseconds, so an id made at `since` or later
+    has a prefix <= MAX_48 - ceil(since in ms): it sorts before that prefix + 1, written as an id's first two groups.
+    """
+    since_ms = max(0, -(-((utc(since) - _EPOCH) // timedelta(microseconds=1)) // 1000))  # type: ignore[operator]
+    if since_ms > _MAX_48:
+        return None
+    if since_ms == 0:
+        return "g"  # above every hex digit: all ids
+    digits = f"{_MAX_48 - since_ms + 1:012x}"
+    return f"{digits[:8]}-{digits[8:]}"
+
+
+async def active_entities(table: TableClient, scope: str, since: datetime, page_size: int) -> list[Any]:
+    """Full entities of the scope's executions created at or after `since` that are Pending, Running or Cancelling."""
+    bound = created_since_bound(since)
+    if bound is None or not is_valid_key(scope):
+        return []
+    parameters: dict[str, Any] = {"pk": scope, "hi": bound} | {f"s{i}": s.value for i, s in enumerate(ACTIVE_STATUSES)}
+    query_filter = f"PartitionKey eq @pk and RowKey lt @hi and {ACTIVE_FILTER}"
+    return [entity async for entity in _entities(table, query_filter, parameters, page_size)]
+
+
+async def _entities(
+    table: TableClient, query_filter: str, parameters: dict[str, Any], page_size: int, select: list[str] | None = None
+) -> AsyncIterator[Any]:
+    """Matching entities in RowKey order, across every SDK page (short and empty ones included)."""
+    pages = table.query_entities(query_filter, parameters=parameters, results_per_page=page_size, select=select)
+    try:
+        async for entity in pages:
+            yield entity
+    except AzureError as error:
+        raise StorageError(f"Could not list the executions of scope '{parameters['pk']}': {error}") from error

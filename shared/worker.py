@@ -1,0 +1,106 @@
+"""Run a queued execution: every accepted execution reaches exactly one terminal state.
+
+Queue delivery is at least once, so the record — not the message — decides what happens:
+
+| record                                   | what the worker does                                  |
+|------------------------------------------|-------------------------------------------------------|
+| missing                                  | nothing (logged); the message is acknowledged          |
+| terminal                                 | duplicate delivery: acknowledged                       |
+| Pending / Cancelled-or-Cancelling, never started | Cancelled, "cancelled before it could start"   |
+| Running or Cancelling with a live lease  | another worker has it: acknowledged, nothing runs      |
+| Cancelling, lease expired                | Cancelled (nobody is running it any more)              |
+| Pending, or Running with an expired lease| claim it (ETag) and run it; a takeover counts an attempt |
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from enum import Enum
+
+from shared.errors import ConflictError
+from shared.leases import LEASE_SECONDS, WORKER_ID, deadline_for
+from shared.models import ExecutionRecord, ExecutionStatus, utc_now
+from shared.queueing import ExecutionMessage
+from shared.runtime import Runtime, get_runtime
+
+log = logging.getLogger("conduit.worker")
+
+CANCELLED_BEFORE_START = "Execution was cancelled before it could start"
+_ATTEMPTS_TO_DECIDE = 3
+
+
+class Action(Enum):
+    """What a delivery of an execution message should lead to."""
+
+    IGNORE_MISSING = "missing"
+    IGNORE_FINISHED = "already finished"
+    IGNORE_RUNNING = "running elsewhere"
+    CANCEL = "cancel"
+    CLAIM = "claim"
+
+
+def decide(record: ExecutionRecord | None, now: datetime) -> Action:
+    """The table in the module docstring, as code."""
+    if record is None:
+        return Action.IGNORE_MISSING
+    if record.status.is_terminal:
+        return Action.IGNORE_FINISHED
+    if record.status is ExecutionStatus.CANCELLING:
+        return Action.IGNORE_RUNNING if record.lease_alive(now) else Action.CANCEL
+    if record.status is ExecutionStatus.RUNNING and record.lease_alive(now):
+        return Action.IGNORE_RUNNING
+    return Action.CLAIM
+
+
+async def process_message(body: bytes | str, dequeue_count: int = 1) -> Action:
+    """Handle one delivery. Raises only for failures worth a retry (storage) or a malformed message."""
+    message = ExecutionMessage.decode(body)
+    runtime = await get_runtime()
+    for _ in range(_ATTEMPTS_TO_DECIDE):
+        record = await runtime.store.get(message.scope, message.execution_id)
+        action = decide(record, utc_now())
+        try:
+            await _act(runtime, action, record, dequeue_count)
+        except ConflictError:
+            continue  # the record changed under us (a cancel, another worker): decide again
+        return action
+    raise ConflictError(f"Execution {message.execution_id} kept changing while being picked up; will retry.")
+
+
+async def _act(runtime: Runtime, action: Action, record: ExecutionRecord | None, dequeue_count: int) -> None:
+    if record is None or action in (Action.IGNORE_MISSING, Action.IGNORE_FINISHED, Action.IGNORE_RUNNING):
+        shown = record.status.value if record else "no record"
+        log.info("execution message ignored (%s, %s, delivery %d)", action.value, shown, dequeue_count)
+        return
+    if action is Action.CANCEL or _cancelled_before_start(record):
+        await cancel_unstarted(runtime, record)
+        return
+    await runtime.engine.run_claimed(await claim(runtime, record))
+
+
+def _cancelled_before_start(record: ExecutionRecord) -> bool:
+    return record.status is ExecutionStatus.CANCELLING and record.lease_owner is None
+
+
+async def claim(runtime: Runtime, record: ExecutionRecord) -> ExecutionRecord:
+    """Pending -> Running (or a takeover of an expired lease), ETag-conditional, with a lease naming us."""
+    now = utc_now()
+    takeover = record.status is ExecutionStatus.RUNNING
+    if takeover:
+        log.warning("taking over execution %s from %s (lease expired)", record.id, record.lease_owner)
+    return await runtime.store.update(
+        record,
+        status=ExecutionStatus.RUNNING,
+        started_at=now,
+        attempt=record.attempt + 1 if takeover else record.attempt,
+        lease_owner=WORKER_ID,
+        lease_expires_at=now + timedelta(seconds=LEASE_SECONDS),
+        deadline_at=deadline_for(now, record.timeout_seconds),
+    )
+
+
+async def cancel_unstarted(runtime: Runtime, record: ExecutionRecord, reason: str = CANCELLED_BEFORE_START) -> None:
+    """Finish an execution that no worker is running as Cancelled (ETag-conditional, like every finish)."""
+    cancelled = record.finished(ExecutionStatus.CANCELLED, reason, "Cancelled", utc_now())
+    await runtime.store.finish(cancelled, logs=[], steps=[])

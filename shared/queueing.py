@@ -16,7 +16,7 @@ from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
 from shared.errors import BadMessageError
-from shared.storage.clients import normalise_connection_string
+from shared.storage.clients import normalise_connection_string, proxy_configured
 
 EXECUTIONS_QUEUE = "workflow-executions"
 POISON_QUEUE = f"{EXECUTIONS_QUEUE}-poison"
@@ -52,6 +52,7 @@ class ExecutionQueue:
             name,
             message_encode_policy=TextBase64EncodePolicy(),
             message_decode_policy=TextBase64DecodePolicy(),
+            use_env_settings=proxy_configured(),  # see open_tables: no per-request netrc/proxy lookups
         )
 
     async def ensure(self) -> None:

@@ -6,10 +6,12 @@ Starts its own Azurite (in memory) and a devhost serving a small benchmark app (
   queue pickup: time from `send_message` to the function starting, one message at a time on an idle host;
       goal p50 < 250 ms. Idle pickup is bounded by host.json maxPollingInterval (the poller backs off to it),
       so the scenario runs once per interval given with --polling-intervals.
-Scenario (b), a sync no-op workflow execution through Conduit's own app, is `conduit_sync_execution` below: give
-it Conduit's script root and the execute URL once that app exists.
+  (b) Conduit execution: `POST /api/workflows/noop/execute` through Conduit's own function_app.py (script root =
+      the repo, workspace = benchmarks/workspace), a sync no-op workflow persisted like every execution, with 8
+      aiohttp clients; every answer must be 200 with status Success. Goal >= 300 executions/s, p50 < 15 ms.
+A table at the end puts (a) and (b) at 8 aiohttp clients side by side, with the ratio b/a and the goals.
 
-Usage: .venv/bin/python benchmarks/devhost_throughput.py [--seconds 5] [--samples 20] [--polling-intervals 2,0.4]
+Usage: .venv/bin/python benchmarks/devhost_throughput.py [--seconds 5] [--samples 15] [--polling-intervals 2,0.4]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -35,6 +38,7 @@ import httpx
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_WORKSPACE = Path(__file__).resolve().parent / "workspace"
 sys.path.insert(0, str(REPO_ROOT))
 
 from devhost.azurite import start_azurite  # noqa: E402
@@ -80,6 +84,9 @@ class LoadResult:
         )
 
 
+Sender = Callable[[str, str, object | None], Awaitable[tuple[int, bytes]]]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -94,25 +101,27 @@ async def http_load(
     method: str = "GET",
     headers: dict[str, str] | None = None,
     body: object | None = None,
+    expect: Callable[[bytes], bool] | None = None,
 ) -> LoadResult:
     """`concurrency` clients send requests back to back for `seconds` (after a short warm-up).
 
     client="httpx": one httpx.AsyncClient per worker — a shared client's connection pool serialises badly (N=32
     was 4x slower than N=8 here). client="aiohttp": a load generator cheap enough not to be the bottleneck.
+    An answer is an error if its status is >= 400 or `expect(body)` is false.
     """
     send = _aiohttp_sender if client == "aiohttp" else _httpx_sender
     latencies: list[float] = []
     errors = 0
     async with send(concurrency, headers) as senders:
 
-        async def worker(request: Callable[..., Awaitable[int]], deadline: float, record: bool) -> None:
+        async def worker(request: Sender, deadline: float, record: bool) -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                status = await request(method, url, body)
+                status, answer = await request(method, url, body)
                 if record:
                     latencies.append(time.perf_counter() - started)
-                    errors += status >= 400
+                    errors += status >= 400 or (expect is not None and not expect(answer))
 
         warm = time.perf_counter() + min(1.0, seconds / 5)
         await asyncio.gather(*(worker(request, warm, False) for request in senders))
@@ -125,12 +134,13 @@ async def http_load(
 
 
 @contextlib.asynccontextmanager
-async def _httpx_sender(concurrency: int, headers: dict[str, str] | None) -> AsyncIterator[list[Callable]]:
+async def _httpx_sender(concurrency: int, headers: dict[str, str] | None) -> AsyncIterator[list[Sender]]:
     clients = [httpx.AsyncClient(timeout=30, headers=headers) for _ in range(concurrency)]
 
-    def sender(session: httpx.AsyncClient) -> Callable[..., Awaitable[int]]:
-        async def request(method: str, url: str, body: object | None) -> int:
-            return (await session.request(method, url, json=body)).status_code
+    def sender(session: httpx.AsyncClient) -> Sender:
+        async def request(method: str, url: str, body: object | None) -> tuple[int, bytes]:
+            response = await session.request(method, url, json=body)
+            return response.status_code, response.content
 
         return request
 
@@ -142,27 +152,39 @@ async def _httpx_sender(concurrency: int, headers: dict[str, str] | None) -> Asy
 
 
 @contextlib.asynccontextmanager
-async def _aiohttp_sender(concurrency: int, headers: dict[str, str] | None) -> AsyncIterator[list[Callable]]:
+async def _aiohttp_sender(concurrency: int, headers: dict[str, str] | None) -> AsyncIterator[list[Sender]]:
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
-        async def request(method: str, url: str, body: object | None) -> int:
+        async def request(method: str, url: str, body: object | None) -> tuple[int, bytes]:
             async with session.request(method, url, json=body) as response:
-                await response.read()
-                return response.status
+                return response.status, await response.read()
 
         yield [request] * concurrency
 
 
-def conduit_sync_execution(base_url: str, admin_key: str, concurrency: int, seconds: float) -> LoadResult:
-    """Scenario (b): a sync no-op workflow execution through Conduit's own app (started with its script root).
+def succeeded(body: bytes) -> bool:
+    """An execute answer that reports a successful execution."""
+    try:
+        return bool(json.loads(body)["status"] == "Success")
+    except (ValueError, KeyError, TypeError):
+        return False
 
-    Start devhost with `--script-root <repo>` (see `Devhost`) and pass its base URL (with /api) and admin key; the
-    workflow name is a placeholder until Conduit ships a no-op platform workflow.
-    """
-    url = f"{base_url}/workflows/noop/execute"
-    headers = {"x-api-key": admin_key}
-    return asyncio.run(http_load(url, concurrency, seconds, method="POST", headers=headers, body={"input_data": {}}))
+
+def conduit_sync_execution(base_url: str, admin_key: str, concurrency: int, seconds: float) -> LoadResult:
+    """Scenario (b): `noop` executions through Conduit's own app, with aiohttp clients (as for (a))."""
+    return asyncio.run(
+        http_load(
+            f"{base_url}/workflows/noop/execute",
+            concurrency,
+            seconds,
+            client="aiohttp",
+            method="POST",
+            headers={"x-api-key": admin_key},
+            body={"input_data": {}},
+            expect=succeeded,
+        )
+    )
 
 
 def free_port() -> int:
@@ -188,6 +210,16 @@ class Devhost:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("devhost did not start:\n" + self._log.read_text())
             time.sleep(0.05)
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        """Wait for `GET /api/health` to answer 200 (Conduit creates its runtime on first use)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.base_url}/health", timeout=10).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("Conduit's health check did not answer 200:\n" + self._log.read_text())
 
     def stop(self) -> None:
         self.process.terminate()
@@ -233,12 +265,34 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 """
 
 
-def scenario_http_ping(base_url: str, seconds: float) -> None:
-    """(a) the cheapest HTTP function through devhost, with both load generators."""
+def scenario_http_ping(base_url: str, seconds: float) -> LoadResult:
+    """(a) the cheapest HTTP function through devhost, with both load generators; the aiohttp N=8 result."""
+    results = {}
     for client in ("httpx", "aiohttp"):
         for concurrency in (8, 32):
             result = asyncio.run(http_load(f"{base_url}/ping", concurrency, seconds, client=client))
+            results[client, concurrency] = result
             print(result.line(f"(a) devhost ping, {client} clients"), flush=True)
+    return results["aiohttp", 8]
+
+
+def scenario_conduit_execution(connection: str, work: Path, seconds: float) -> LoadResult:
+    """(b) Conduit's own app on devhost, settings as `make run` has them, the bench workspace's `noop` workflow."""
+    admin_key = secrets.token_urlsafe(16)
+    env = {
+        "AzureWebJobsStorage": connection,
+        "CONDUIT_ADMIN_KEY": admin_key,
+        "CONDUIT_WORKSPACE": str(BENCH_WORKSPACE),
+        "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.400",
+    }
+    host = Devhost(REPO_ROOT, env, work)
+    try:
+        host.wait_healthy()
+        result = conduit_sync_execution(host.base_url, admin_key, 8, seconds)
+    finally:
+        host.stop()
+    print(result.line("(b) Conduit noop execution, aiohttp"), flush=True)
+    return result
 
 
 def httpx_ceiling(seconds: float) -> None:
@@ -261,7 +315,7 @@ def httpx_ceiling(seconds: float) -> None:
         server.wait()
 
 
-def scenario_queue_pickup(connection: str, work: Path, interval: float, samples: int, number: int) -> None:
+def scenario_queue_pickup(connection: str, work: Path, interval: float, samples: int, number: int) -> float:
     app = work / f"pickup-app{number}"
     write_app(app, interval)
     pickup_file = work / f"pickup{number}.txt"
@@ -273,11 +327,38 @@ def scenario_queue_pickup(connection: str, work: Path, interval: float, samples:
         found = queue_pickup(connection, queue, pickup_file, samples, interval)
     finally:
         host.stop()
+    p50_ms = statistics.median(found) * 1000
     print(
-        f"queue pickup, idle host, maxPollingInterval {interval:g}s: p50 {statistics.median(found) * 1000:.0f} ms, "
+        f"queue pickup, idle host, maxPollingInterval {interval:g}s: p50 {p50_ms:.0f} ms, "
         f"max {max(found) * 1000:.0f} ms ({len(found)} messages)",
         flush=True,
     )
+    return p50_ms
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def print_summary(ping: LoadResult, conduit: LoadResult, pickups: dict[float, float]) -> None:
+    """The compact table: (a) and (b) at 8 aiohttp clients, b/a, pickup p50 per polling interval, with goals."""
+    print("\nscenario (8 aiohttp clients)       req/s  p50 ms  p99 ms  errors  goal")
+    print(
+        f"(a) devhost ping                {ping.rps:8.0f} {ping.p50_ms:7.2f} {ping.p99_ms:7.2f} {ping.errors:7d}  "
+        f">= 2,000 req/s: {verdict(ping.rps >= 2000 and ping.errors == 0)}"
+    )
+    conduit_ok = conduit.rps >= 300 and conduit.p50_ms < 15 and conduit.errors == 0 and conduit.requests > 0
+    print(
+        f"(b) Conduit noop execution      {conduit.rps:8.0f} {conduit.p50_ms:7.2f} {conduit.p99_ms:7.2f} "
+        f"{conduit.errors:7d}  >= 300/s, p50 < 15 ms, all Success: {verdict(conduit_ok)}"
+    )
+    print(
+        f"b/a                             {conduit.rps / ping.rps:8.2f} {conduit.p50_ms / ping.p50_ms:6.1f}x"
+        "                   (req/s ratio; p50 multiple)"
+    )
+    for interval, p50_ms in pickups.items():
+        goal = f"p50 < 250 ms: {verdict(p50_ms < 250)}" if interval <= 0.4 else "(bounded by the interval)"
+        print(f"queue pickup, polling {interval:g}s   p50 {p50_ms:5.0f} ms                 {goal}")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -293,14 +374,19 @@ def run(args: argparse.Namespace) -> None:
             }
             host = Devhost(work / "http-app", env, work)
             try:
-                scenario_http_ping(host.base_url, args.seconds)
+                ping = scenario_http_ping(host.base_url, args.seconds)
             finally:
                 host.stop()
-            httpx_ceiling(args.seconds)
-            for number, interval in enumerate(float(x) for x in args.polling_intervals.split(",")):
-                scenario_queue_pickup(azurite.connection_string, work, interval, args.samples, number)
+            if not args.skip_ceiling:
+                httpx_ceiling(args.seconds)
+            conduit = scenario_conduit_execution(azurite.connection_string, work, args.seconds)
+            pickups = {
+                interval: scenario_queue_pickup(azurite.connection_string, work, interval, args.samples, number)
+                for number, interval in enumerate(float(x) for x in args.polling_intervals.split(",") if x)
+            }
     finally:
         azurite.stop()
+    print_summary(ping, conduit, pickups)
 
 
 def main() -> None:
@@ -308,6 +394,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per HTTP load run")
     parser.add_argument("--samples", type=int, default=15, help="queue messages per pickup measurement")
     parser.add_argument("--polling-intervals", default="2,0.4", help="maxPollingInterval values (s) to measure")
+    parser.add_argument("--skip-ceiling", action="store_true", help="skip the bare-server httpx comparison")
     run(parser.parse_args())
 
 

@@ -34,12 +34,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def configure_logging(level: str) -> None:
-    """Core Tools style lines: `[UTC timestamp] message`, function logs included, on stderr."""
+    """Core Tools style lines: `[UTC timestamp] message`, function logs included, on stderr.
+
+    The level is set on the console handler and on devhost's own logger, not only on the root logger: an app may
+    lower the root level to see its own DEBUG records (Conduit's log capture does), and that must neither flood the
+    console nor turn on devhost's per-request DEBUG lines, which cost a large share of HTTP throughput. The host's
+    console filters by host.json's level in the same way, whatever the worker's loggers let through."""
     handler = logging.StreamHandler()
     formatter = logging.Formatter("[%(asctime)s.%(msecs)03dZ] %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
+    handler.setLevel(level.upper())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.getLogger("devhost").setLevel(level.upper())
     # The storage SDKs log every request at INFO; keep them for --log-level DEBUG only.
     logging.getLogger("azure").setLevel(logging.WARNING)
 

@@ -21,6 +21,7 @@ from typing import TypeVar
 from devhost.hostconfig import HostConfig, load_host_config
 from devhost.http_server import HttpServer
 from devhost.invoker import Invoker, thread_pool_size
+from devhost.leftovers import cancel_pending_tasks, close_open_sessions
 from devhost.loader import HTTP, QUEUE, TIMER, FunctionSpec, load_functions
 from devhost.locks import SlotClaims
 from devhost.queues import QueueListener
@@ -122,10 +123,13 @@ class Host:
         return finished
 
     async def _close_clients(self) -> None:
+        """devhost's own storage clients, then whatever the app left pending or open (see devhost.leftovers)."""
         for listener in self.queues:
             await listener.close()
         if self._claims is not None:
             await self._claims.close()
+        await cancel_pending_tasks()
+        await close_open_sessions()
 
     def _watch_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from devhost.settings import storage_client_options
+
 log = logging.getLogger("devhost.timers")
 
 TABLE_NAME = "DevhostTimerSlots"
@@ -39,7 +41,7 @@ class SlotClaims:
     """Claims timer slots in one table; `claim` is True for the one instance that should fire the slot."""
 
     def __init__(self, connection: str, table_name: str = TABLE_NAME) -> None:
-        self._service = TableServiceClient.from_connection_string(connection)
+        self._service = TableServiceClient.from_connection_string(connection, **storage_client_options())
         self._table: TableClient = self._service.get_table_client(table_name)
         self._claims = 0
 

@@ -22,7 +22,7 @@ from devhost.hostconfig import QueueOptions
 from devhost.invoker import Invoker
 from devhost.loader import FunctionSpec
 from devhost.messages import MessageProcessor, ensure_queue
-from devhost.settings import resolve, storage_connection
+from devhost.settings import resolve, storage_client_options, storage_connection
 
 log = logging.getLogger("devhost.queues")
 
@@ -64,7 +64,9 @@ class QueueListener:
         self.spec = spec
         self.options = options
         self.queue_name = resolve(str(spec.trigger["queueName"]))
-        self._service = QueueServiceClient.from_connection_string(storage_connection(spec.trigger.get("connection")))
+        self._service = QueueServiceClient.from_connection_string(
+            storage_connection(spec.trigger.get("connection")), **storage_client_options()
+        )
         self._client = self._service.get_queue_client(self.queue_name)
         self._lease = lease_seconds()
         self._processor = MessageProcessor(spec, options, invoker, self._service, self.queue_name, self._lease)

@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import re
+import urllib.request
 from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 from devhost.azurite import connection_string
 
@@ -86,6 +88,18 @@ def storage_connection(setting: str | None, environ: MutableMapping[str, str] = 
     if value.strip().rstrip(";").lower().startswith("usedevelopmentstorage=true"):
         return DEVELOPMENT_STORAGE
     return value
+
+
+def storage_client_options() -> dict[str, Any]:
+    """Keyword arguments for every storage SDK client devhost opens.
+
+    azure-core's aiohttp transport trusts the environment by default, which sends each request through two worker
+    thread trips (a ~/.netrc lookup and a proxy lookup, ~0.9 ms CPU together); so it is on only when a proxy is
+    configured. Same rule as Conduit's `shared.storage.clients.open_tables`, kept here because devhost must not
+    import the hosted app's packages (an app's own `shared` package would be shadowed by Conduit's).
+    """
+    proxies = urllib.request.getproxies_environment()
+    return {"use_env_settings": any(scheme in proxies for scheme in ("http", "https", "all"))}
 
 
 def is_disabled(function_name: str, environ: MutableMapping[str, str] = os.environ) -> bool:

@@ -101,7 +101,6 @@ def final_record(record: ExecutionRecord, result: ExecutionResult) -> ExecutionR
         error_type=result.error_type,
         completed_at=result.completed_at,
         duration_ms=result.duration_ms,
-        log_count=len(result.logs),
         lease_owner=None,
         lease_expires_at=None,
     )

@@ -162,3 +162,31 @@ async def test_ten_thousand_log_lines_round_trip(api: Api) -> None:
     assert len(items) == 10_000
     assert [line["sequence"] for line in items] == list(range(1, 10_001))
     assert items[0]["message"] == "line 00000" and items[-1]["message"] == "line 09999"
+
+
+async def test_platform_example_check_sites_reports_down_sites(api: Api) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/up" else 503)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    # Given one site that answers 200 and one that answers 503
+    server = HTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        status, body = await api.execute("check_sites", {"urls": f"{base}/up, {base}/down"},
+                                         body_extra={"mode": "sync"})
+    finally:
+        server.shutdown()
+    # Then the run completes with errors, naming the site that is down
+    assert status == 200 and body["status"] == "CompletedWithErrors"
+    assert body["error_message"] == "1 of 2 site(s) did not answer 200"
+    assert body["output_data"]["down"] == [f"{base}/down"]
+    assert [line["message"] for line in body["logs"]] == [f"{base}/up -> 200", f"{base}/down -> 503"]

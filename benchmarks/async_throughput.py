@@ -49,7 +49,7 @@ def start_host(connection: str, port: int | None, log: Path) -> subprocess.Popen
         "AzureWebJobsStorage": connection,
         "CONDUIT_ADMIN_KEY": ADMIN_KEY,
         "CONDUIT_WORKSPACE": str(REPO_ROOT / "benchmarks" / "workspace"),
-        "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.400",
+        "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.250",
     }
     args = [sys.executable, "-m", "devhost", "--script-root", str(REPO_ROOT), "--log-level", "WARNING"]
     args += ["--port", str(port)] if port else ["--no-http"]

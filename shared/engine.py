@@ -100,6 +100,7 @@ class Engine:
             return None
         invocation.record = record
         invocation.started_at = record.started_at or invocation.started_at
+        invocation.context.steps.attempt = record.attempt
         return await self.run(invocation)
 
     def prepare(self, request: ExecutionRequest) -> Invocation:

@@ -39,6 +39,16 @@ class LogCapture:
         self._lock = threading.Lock()
         self._partial: dict[str, str] = {}
         self._closed = False
+        self.flushed = 0  # lines already written to storage while the execution ran
+
+    def pending(self) -> list[LogLine]:
+        """Complete lines not yet flushed to storage (a running execution's logs are flushed as it goes)."""
+        with self._lock:
+            return self.lines[self.flushed :]
+
+    def mark_flushed(self, count: int) -> None:
+        with self._lock:
+            self.flushed += count
 
     def add(self, level: str, logger: str, message: str, created: float | None = None) -> None:
         stamp = datetime.fromtimestamp(created, UTC) if created else datetime.now(UTC)

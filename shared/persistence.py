@@ -1,8 +1,9 @@
 """The engine's storage layers: `persisted` writes the record around the run, `supervised` keeps it honest.
 
 `persisted` creates the record as Running (or takes the one a queue worker already claimed) and finishes it once,
-ETag-conditionally. `supervised` runs beside a persisted execution: it renews the worker's lease and watches the
-record, so a cancel request that lands on any host stops the run within about a second.
+ETag-conditionally. `supervised` runs beside a persisted execution: it renews the worker's lease, watches the
+record, so a cancel request that lands on any host stops the run within about a second, and flushes the log lines
+written so far, so a running execution can be tailed.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ async def finish(store: ExecutionStore, invocation: Invocation, result: Executio
         record = invocation.record
         assert record is not None
         try:
-            return await _write_final(store, record, result)
+            return await _write_final(store, invocation, result)
         except ExecutionAlreadyFinishedError as exc:
             log.warning("execution %s already finished (%s); this result is not stored", record.id, exc.status)
             return replace(result, status=ExecutionStatus(exc.status)) if exc.status else result
@@ -81,13 +82,17 @@ async def finish(store: ExecutionStore, invocation: Invocation, result: Executio
     raise StaleRecordError(f"Execution {invocation.request.execution_id} kept changing while being finished.")
 
 
-async def _write_final(store: ExecutionStore, record: ExecutionRecord, result: ExecutionResult) -> ExecutionResult:
+async def _write_final(store: ExecutionStore, invocation: Invocation, result: ExecutionResult) -> ExecutionResult:
+    """The terminal state with the log lines not flushed while it ran, and the steps."""
+    flushed = invocation.capture.flushed
+    assert invocation.record is not None
+    record = replace(invocation.record, log_count=flushed)
     try:
-        await store.finish(final_record(record, result), result.logs, result.steps)
+        await store.finish(final_record(record, result), result.logs[flushed:], result.steps)
     except PayloadTooLargeError as exc:
         result = replace(result, status=ExecutionStatus.FAILED, result=None, variables=None,
                          error_type="ResultTooLarge", error_message=exc.message)
-        await store.finish(final_record(record, result), result.logs, result.steps)
+        await store.finish(final_record(record, result), result.logs[flushed:], result.steps)
     return result
 
 
@@ -158,9 +163,18 @@ async def _check(
         invocation.cancel_requested = True
         task.cancel()
         return last_renewal
+    await _flush_logs(store, invocation)
     now = asyncio.get_running_loop().time()
     if now - last_renewal >= renew_every:
         with contextlib.suppress(StaleRecordError):
             invocation.record = await store.update(fresh, lease_expires_at=lease_until(utc_now()))
         return now
     return last_renewal
+
+
+async def _flush_logs(store: ExecutionStore, invocation: Invocation) -> None:
+    """Write the lines logged since the last round, so `GET .../logs?after=N` can tail a running execution."""
+    lines = invocation.capture.pending()
+    if lines:
+        await store.append_logs(invocation.request.execution_id, lines)
+        invocation.capture.mark_flushed(len(lines))

@@ -233,3 +233,27 @@ async def test_concurrent_deliveries_of_one_message_start_one_run(api: Api, app_
     _, logs = await api.logs(body["execution_id"])
     _, record = await api.execution(body["execution_id"])
     assert record["status"] == "Success" and len(logs["items"]) == 1
+
+
+async def test_running_execution_can_be_tailed_with_after(api: Api, run_queue) -> None:
+    # Given an async execution that logs a line, then keeps running for a while
+    _, body = await api.execute("tail_me")
+    execution_id = body["execution_id"]
+    worker = asyncio.ensure_future(run_queue())
+    try:
+        # When its logs are read while it still runs
+        for _ in range(40):
+            _, logs = await api.logs(execution_id, params={"after": "0"})
+            if logs["items"]:
+                break
+            await asyncio.sleep(0.1)
+        _, record = await api.execution(execution_id)
+        # Then the first line is already there, and the execution is still Running
+        assert [line["message"] for line in logs["items"]] == ["first"] and record["status"] == "Running"
+        _, nothing_new = await api.logs(execution_id, params={"after": str(logs["last_sequence"])})
+        assert nothing_new["items"] == [] and nothing_new["last_sequence"] == 1
+    finally:
+        await worker
+    # And once it finished, every line is stored once, in order
+    _, logs = await api.logs(execution_id)
+    assert [(line["sequence"], line["message"]) for line in logs["items"]] == [(1, "first"), (2, "second")]

@@ -85,3 +85,10 @@ async def stepper(context: ExecutionContext, url: str) -> dict:
         context.logger.warning("service answered %s", response.status_code)
     context.logger.error("an error line outside any step")
     return {"status": response.status_code}
+
+
+@workflow(name="tail_me", execution_mode="async")
+async def tail_me(context: ExecutionContext) -> None:
+    context.logger.info("first")
+    await asyncio.sleep(2.5)
+    context.logger.info("second")

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.errors import ConflictError
+from shared.execution_service import requeue
 from shared.models import ExecutionRecord, ExecutionStatus, utc_now
-from shared.queueing import ExecutionMessage
 from shared.runtime import Runtime, get_runtime
 
 log = logging.getLogger("conduit.cleanup")
@@ -92,8 +92,7 @@ async def _settle_pending(
         await _finish(runtime, record.finished(ExecutionStatus.FAILED, message, "QueueMessageLost", now))
         report.failed.append(record.id)
         return
-    await runtime.store.update(record, requeues=record.requeues + 1)
-    await runtime.queue.send(ExecutionMessage(record.id, record.scope))
+    await requeue(runtime, record)
     report.requeued.append(record.id)
 
 

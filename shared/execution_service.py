@@ -116,6 +116,12 @@ async def _enqueue(runtime: Runtime, request: ExecutionRequest, timeout_seconds:
     return Submission(record.id, ExecutionStatus.PENDING)
 
 
+async def requeue(runtime: Runtime, record: ExecutionRecord) -> None:
+    """Send a Pending execution's message again (its first one was lost); counts the requeue in the record."""
+    await runtime.store.update(record, requeues=record.requeues + 1)
+    await runtime.queue.send(ExecutionMessage(record.id, record.scope))
+
+
 def _check_call(call: WorkflowCall) -> None:
     errors = []
     kind = (call.trigger_payload or {}).get("kind", "webhook")

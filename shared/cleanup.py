@@ -22,6 +22,7 @@ from shared.errors import ConflictError
 from shared.execution_service import requeue
 from shared.models import ExecutionRecord, ExecutionStatus, utc_now
 from shared.runtime import Runtime, get_runtime
+from shared.worker import cancel_abandoned
 
 log = logging.getLogger("conduit.cleanup")
 
@@ -29,7 +30,6 @@ LOOKBACK = timedelta(days=8)  # queue messages live 7 days; nothing older can st
 PENDING_GRACE = timedelta(seconds=int(os.environ.get("CONDUIT_PENDING_GRACE_SECONDS", "300")))
 MAX_REQUEUES = 3
 TIMED_OUT = "Execution timed out: its worker stopped before finishing and its deadline has passed"
-CANCELLED = "Execution cancelled by user (no worker was running it any more)"
 LOST = "The execution's queue message was lost {n} times; it was not run"
 
 
@@ -74,7 +74,7 @@ async def _settle_started(runtime: Runtime, record: ExecutionRecord, now: dateti
     if record.lease_alive(now):
         return
     if record.status is ExecutionStatus.CANCELLING:
-        await _finish(runtime, record.finished(ExecutionStatus.CANCELLED, CANCELLED, "Cancelled", now))
+        await cancel_abandoned(runtime, record)
         report.cancelled.append(record.id)
     elif record.deadline_at is not None and record.deadline_at <= now:
         await _finish(runtime, record.finished(ExecutionStatus.TIMEOUT, TIMED_OUT, "TimeoutError", now))

@@ -6,20 +6,19 @@ Queue delivery is at least once, so the record — not the message — decides w
 |------------------------------------------|-------------------------------------------------------|
 | missing                                  | nothing (logged); the message is acknowledged          |
 | terminal                                 | duplicate delivery: acknowledged                       |
-| Pending / Cancelled-or-Cancelling, never started | Cancelled, "cancelled before it could start"   |
 | Running or Cancelling with a live lease  | another worker has it: acknowledged, nothing runs      |
-| Cancelling, lease expired                | Cancelled (nobody is running it any more)              |
+| Cancelling, no live lease                | Cancelled ("before it could start" if it never started)|
 | Pending, or Running with an expired lease| claim it (ETag) and run it; a takeover counts an attempt |
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 
 from shared.errors import ConflictError
-from shared.leases import LEASE_SECONDS, WORKER_ID, deadline_for
+from shared.leases import WORKER_ID, deadline_for, lease_until
 from shared.models import ExecutionRecord, ExecutionStatus, utc_now
 from shared.queueing import ExecutionMessage
 from shared.runtime import Runtime, get_runtime
@@ -27,6 +26,7 @@ from shared.runtime import Runtime, get_runtime
 log = logging.getLogger("conduit.worker")
 
 CANCELLED_BEFORE_START = "Execution was cancelled before it could start"
+CANCELLED_UNATTENDED = "Execution cancelled by user (no worker was running it any more)"
 _ATTEMPTS_TO_DECIDE = 3
 
 
@@ -73,14 +73,10 @@ async def _act(runtime: Runtime, action: Action, record: ExecutionRecord | None,
         shown = record.status.value if record else "no record"
         log.info("execution message ignored (%s, %s, delivery %d)", action.value, shown, dequeue_count)
         return
-    if action is Action.CANCEL or _cancelled_before_start(record):
-        await cancel_unstarted(runtime, record)
+    if action is Action.CANCEL:
+        await cancel_abandoned(runtime, record)
         return
     await runtime.engine.run_claimed(await claim(runtime, record))
-
-
-def _cancelled_before_start(record: ExecutionRecord) -> bool:
-    return record.status is ExecutionStatus.CANCELLING and record.lease_owner is None
 
 
 async def claim(runtime: Runtime, record: ExecutionRecord) -> ExecutionRecord:
@@ -95,12 +91,13 @@ async def claim(runtime: Runtime, record: ExecutionRecord) -> ExecutionRecord:
         started_at=now,
         attempt=record.attempt + 1 if takeover else record.attempt,
         lease_owner=WORKER_ID,
-        lease_expires_at=now + timedelta(seconds=LEASE_SECONDS),
+        lease_expires_at=lease_until(now),
         deadline_at=deadline_for(now, record.timeout_seconds),
     )
 
 
-async def cancel_unstarted(runtime: Runtime, record: ExecutionRecord, reason: str = CANCELLED_BEFORE_START) -> None:
-    """Finish an execution that no worker is running as Cancelled (ETag-conditional, like every finish)."""
+async def cancel_abandoned(runtime: Runtime, record: ExecutionRecord) -> None:
+    """Finish a Cancelling execution that no worker is running as Cancelled (ETag-conditional, like every finish)."""
+    reason = CANCELLED_BEFORE_START if record.started_at is None else CANCELLED_UNATTENDED
     cancelled = record.finished(ExecutionStatus.CANCELLED, reason, "Cancelled", utc_now())
     await runtime.store.finish(cancelled, logs=[], steps=[])

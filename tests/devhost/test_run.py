@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from devhost.run import port_in_use
 from tests.devhost.conftest import RARE_SCHEDULE, REPO_ROOT, TEST_APP, free_port, wait_until
 
 
@@ -100,10 +101,4 @@ def test_run_names_the_process_holding_a_port(tmp_path: Path) -> None:
 
 
 def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return not port_in_use(port)

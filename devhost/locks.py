@@ -41,7 +41,7 @@ class SlotClaims:
     """Claims timer slots in one table; `claim` is True for the one instance that should fire the slot."""
 
     def __init__(self, connection: str, table_name: str = TABLE_NAME) -> None:
-        self._service = TableServiceClient.from_connection_string(connection, **storage_client_options())
+        self._service = TableServiceClient.from_connection_string(connection, **storage_client_options("table"))
         self._table: TableClient = self._service.get_table_client(table_name)
         self._claims = 0
 

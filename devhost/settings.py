@@ -90,7 +90,7 @@ def storage_connection(setting: str | None, environ: MutableMapping[str, str] = 
     return value
 
 
-def storage_client_options() -> dict[str, Any]:
+def storage_client_options(service: str = "queue") -> dict[str, Any]:
     """Keyword arguments for every storage SDK client devhost opens.
 
     azure-core's aiohttp transport trusts the environment by default, which sends each request through two worker
@@ -99,7 +99,25 @@ def storage_client_options() -> dict[str, Any]:
     import the hosted app's packages (an app's own `shared` package would be shadowed by Conduit's).
     """
     proxies = urllib.request.getproxies_environment()
-    return {"use_env_settings": any(scheme in proxies for scheme in ("http", "https", "all"))}
+    trust_env = any(scheme in proxies for scheme in ("http", "https", "all"))
+    options: dict[str, Any] = {"use_env_settings": trust_env}
+    if os.environ.get(FAULTS_SETTING, "").strip():
+        options["transport"] = _faulty_transport(service, trust_env)
+    return options
+
+
+FAULTS_SETTING = "CONDUIT_STORAGE_FAULTS"
+
+
+def _faulty_transport(service: str, trust_env: bool) -> Any:
+    """Conduit's fault-injection seam around devhost's own clients too (queue receive/delete, timer slots), so a
+    chaos run can fail the host's requests as well as the app's. Imported only when the setting asks for faults:
+    devhost otherwise never imports the hosted app's packages."""
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    from shared.storage.faults import FaultyTransport
+
+    return FaultyTransport(AioHttpTransport(use_env_settings=trust_env), service)
 
 
 def is_disabled(function_name: str, environ: MutableMapping[str, str] = os.environ) -> bool:

@@ -16,7 +16,7 @@ from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
 from shared.errors import BadMessageError
-from shared.storage.clients import normalise_connection_string, proxy_configured
+from shared.storage.clients import REQUEST, StorageProfile, normalise_connection_string, queue_client_options
 
 EXECUTIONS_QUEUE = "workflow-executions"
 POISON_QUEUE = f"{EXECUTIONS_QUEUE}-poison"
@@ -45,14 +45,14 @@ class ExecutionMessage:
 class ExecutionQueue:
     """Sends execution references to a queue (async client, bound to the loop that created it)."""
 
-    def __init__(self, connection_string: str, name: str = EXECUTIONS_QUEUE) -> None:
+    def __init__(self, connection_string: str, name: str = EXECUTIONS_QUEUE, profile: StorageProfile = REQUEST) -> None:
         self.name = name
         self._client = QueueClient.from_connection_string(
             normalise_connection_string(connection_string),
             name,
             message_encode_policy=TextBase64EncodePolicy(),
             message_decode_policy=TextBase64DecodePolicy(),
-            use_env_settings=proxy_configured(),  # see open_tables: no per-request netrc/proxy lookups
+            **queue_client_options(profile),  # deadlines, and no per-request netrc/proxy lookups (see open_tables)
         )
 
     async def ensure(self) -> None:

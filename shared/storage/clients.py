@@ -1,19 +1,29 @@
-"""Opening the async Table storage client, and counting the HTTP requests it sends.
+"""Opening the async storage clients with explicit deadlines, and counting the HTTP requests they send.
 
-Storage requests are the scarce resource (design.md section 4), so benchmarks and tests report requests per
-execution with a `RequestCounter`.
+Every client gets a `StorageProfile`: connect and read timeouts, a bounded retry policy and a total time per operation,
+chosen for the path it serves. The SDKs' defaults (a 300 s read timeout, 10 table retries, 15 s and more between
+queue retries) would let one slow storage request hold an HTTP request or a lease renewal for minutes.
+
+Every client also sends through `faults.FaultyTransport`, the fault-injection seam (a no-op unless a setting or a test
+installs rules). Storage requests are the scarce resource (design.md section 4), so benchmarks and tests report
+requests per execution with a `RequestCounter`.
 """
 
 from __future__ import annotations
 
 import os
 import urllib.request
+from dataclasses import dataclass
+from typing import Any
 
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.data.tables.aio import TableServiceClient
+from azure.storage.queue._shared.policies_async import LinearRetry  # the async policy; the public one is sync
 
 from shared.errors import StorageError
+from shared.storage.faults import FaultyTransport
 
 SETTING = "AzureWebJobsStorage"
 _DEV_STORAGE = "UseDevelopmentStorage=true"
@@ -33,6 +43,54 @@ class RequestCounter(SansIOHTTPPolicy):
         """Return the count so far and start again from zero."""
         count, self.count = self.count, 0
         return count
+
+
+@dataclass(frozen=True)
+class StorageProfile:
+    """Deadlines of one path's storage requests: per attempt (connect, read), retries, and the whole operation."""
+
+    name: str
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    backoff: float  # seconds before the first retry; doubles per retry up to `backoff_max`
+    backoff_max: float
+    total_timeout: float  # the whole operation, retries included
+
+    @classmethod
+    def for_lease(cls, lease_seconds: float) -> StorageProfile:
+        """Lease renewals and cancel polling: a whole operation, retries included, within a third of the lease."""
+        budget = max(0.5, lease_seconds / 3 * 0.8)
+        return cls("lease", min(2.0, budget / 2), budget / 2, 1, min(0.2, budget / 8), min(0.2, budget / 8), budget)
+
+    def table_options(self) -> dict[str, Any]:
+        """Keyword arguments of a Tables client (azure-core's RetryPolicy)."""
+        return {
+            "retry_total": self.retries,
+            "retry_connect": self.retries,
+            "retry_read": self.retries,
+            "retry_status": self.retries,
+            "retry_backoff_factor": self.backoff / 2,  # azure-core sleeps factor * 2**retries
+            "retry_backoff_max": self.backoff_max,
+            "timeout": self.total_timeout,
+        }
+
+    def queue_options(self) -> dict[str, Any]:
+        """Keyword arguments of a Queue client: its own retry policy, a fixed `backoff` between retries."""
+        retry = LinearRetry(backoff=self.backoff, retry_total=self.retries, random_jitter_range=0)  # type: ignore[arg-type]
+        return {"retry_policy": retry}
+
+    def transport(self, service: str, use_env_settings: bool) -> FaultyTransport:
+        inner = AioHttpTransport(
+            connection_timeout=self.connect_timeout, read_timeout=self.read_timeout, use_env_settings=use_env_settings
+        )
+        return FaultyTransport(inner, service)
+
+
+# HTTP request paths: a request that storage cannot serve in ~15 s answers 503 rather than hanging.
+REQUEST = StorageProfile("request", 3.0, 10.0, 2, 0.2, 1.0, 15.0)
+# Queue workers, clean-up, final writes: more patience, still bounded.
+BACKGROUND = StorageProfile("background", 5.0, 20.0, 4, 0.5, 4.0, 45.0)
 
 
 def normalise_connection_string(connection_string: str) -> str:
@@ -60,7 +118,11 @@ def proxy_configured() -> bool:
 
 
 def open_tables(
-    connection_string: str, *, counter: RequestCounter | None = None, use_env_settings: bool | None = None
+    connection_string: str,
+    *,
+    counter: RequestCounter | None = None,
+    use_env_settings: bool | None = None,
+    profile: StorageProfile = REQUEST,
 ) -> TableServiceClient:
     """An async TableServiceClient; close it (or use `async with`) on the event loop that opened it.
 
@@ -73,6 +135,13 @@ def open_tables(
     on when a proxy is configured (None: decide from the environment). The transport still creates its aiohttp
     session lazily, on the loop that first uses it, so the clients keep belonging to that loop.
     """
-    kwargs: dict[str, object] = {"raw_request_hook": counter.on_request} if counter is not None else {}
-    kwargs["use_env_settings"] = proxy_configured() if use_env_settings is None else use_env_settings
+    trust_env = proxy_configured() if use_env_settings is None else use_env_settings
+    kwargs: dict[str, Any] = {"raw_request_hook": counter.on_request} if counter is not None else {}
+    kwargs |= profile.table_options() | {"transport": profile.transport("table", trust_env)}
     return TableServiceClient.from_connection_string(normalise_connection_string(connection_string), **kwargs)
+
+
+def queue_client_options(profile: StorageProfile = REQUEST, use_env_settings: bool | None = None) -> dict[str, Any]:
+    """Keyword arguments for a Queue client (or service client) with `profile`'s deadlines and the fault seam."""
+    trust_env = proxy_configured() if use_env_settings is None else use_env_settings
+    return profile.queue_options() | {"transport": profile.transport("queue", trust_env)}

@@ -44,7 +44,7 @@ async def test_request_counter_counts_requests_of_table_clients(storage_connecti
 
 def _trust_env(service) -> bool:
     """What the SDK will pass to aiohttp as `trust_env` (the transport builds its session lazily)."""
-    return service._client._client._pipeline._transport._use_env_settings
+    return service._client._client._pipeline._transport._inner._use_env_settings  # inside the fault seam
 
 
 @pytest.mark.parametrize("variable", ["HTTPS_PROXY", "http_proxy", "ALL_PROXY"])

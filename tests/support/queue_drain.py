@@ -14,6 +14,8 @@ from typing import Any
 from azure.functions.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
 
+from shared.storage.clients import queue_client_options
+
 
 async def drain(
     connection_string: str,
@@ -21,12 +23,17 @@ async def drain(
     function: Callable[[QueueMessage], Awaitable[Any]],
     *,
     max_rounds: int = 50,
+    visibility_timeout: int = 30,
 ) -> list[QueueMessage]:
-    """Deliver every message on the queue to `function`; return the messages it completed."""
+    """Deliver every message on the queue to `function`; return the messages it completed.
+
+    Its client goes through the storage fault seam like the host's would, so a test can fail its deletes. A message
+    whose function raised stays invisible for `visibility_timeout` seconds, then is delivered again."""
     done: list[QueueMessage] = []
-    async with QueueClient.from_connection_string(connection_string, queue_name) as client:
+    async with QueueClient.from_connection_string(connection_string, queue_name, **queue_client_options()) as client:
         for _ in range(max_rounds):
-            batch = [m async for m in client.receive_messages(messages_per_page=32, visibility_timeout=30)]
+            batch = [m async for m in client.receive_messages(messages_per_page=32,
+                                                              visibility_timeout=visibility_timeout)]
             if not batch:
                 return done
             for raw in batch:

@@ -7,10 +7,20 @@ messages.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import FieldError, InputValidationError
+from azure.core.exceptions import AzureError
+
+from shared.errors import (
+    ConduitError,
+    ExecutionAlreadyFinishedError,
+    FieldError,
+    InputValidationError,
+    StaleRecordError,
+    StorageError,
+)
 from shared.models import (
     GLOBAL_SCOPE,
     SYSTEM_CALLER,
@@ -19,12 +29,17 @@ from shared.models import (
     ExecutionRequest,
     ExecutionResult,
     ExecutionStatus,
+    utc_now,
 )
 from shared.queueing import ExecutionMessage
 from shared.runtime import Runtime, get_runtime
+from shared.storage.idempotency import SEND_FAILED
+
+log = logging.getLogger("conduit.executions")
 
 TRIGGER_KINDS = ("webhook", "schedule", "form", "chat", "http", "api", "script")
 MAX_IDEMPOTENCY_KEY = 256
+QUEUED = "async"  # trigger["mode"] of an execution that was queued: a host crash re-runs it (see shared.recovery)
 
 
 @dataclass
@@ -91,35 +106,73 @@ async def submit(call: WorkflowCall) -> Submission:
     if call.wait:
         result = await runtime.engine.run(invocation)
         return Submission(result.execution_id, result.status, result)
-    if call.idempotency_key:
-        existing = await runtime.store.claim_idempotency_key(
-            request.effective_scope, call.idempotency_key, request.execution_id
-        )
-        if existing is not None:
-            return Submission(existing.id, existing.status, duplicate=True)
-    return await _enqueue(runtime, request, invocation.timeout_seconds)
+    return await _enqueue(runtime, request, invocation.timeout_seconds, call.idempotency_key)
 
 
-async def _enqueue(runtime: Runtime, request: ExecutionRequest, timeout_seconds: float) -> Submission:
+async def _enqueue(runtime: Runtime, request: ExecutionRequest, timeout_seconds: float, key: str | None) -> Submission:
+    """Record Pending (with its idempotency key, in the same transaction), then send the message."""
     record = ExecutionRecord(
         id=request.execution_id,
         scope=request.effective_scope,
         workflow_name=request.name or "",
         status=ExecutionStatus.PENDING,
-        trigger=request.trigger,
+        trigger=request.trigger | {"mode": QUEUED},
         caller=request.caller.to_dict() | {"is_platform_admin": request.caller.is_platform_admin},
         input_data=request.parameters,
         timeout_seconds=int(timeout_seconds),
     )
-    await runtime.store.create(record)
-    await runtime.queue.send(ExecutionMessage(record.id, record.scope))
+    if key:
+        created = await runtime.store.create_with_key(record, key)
+        if created.duplicate:
+            return Submission(created.record.id, created.record.status, duplicate=True)
+        record = created.record
+    else:
+        record = await runtime.store.create(record)
+    await _send(runtime, record)
     return Submission(record.id, ExecutionStatus.PENDING)
 
 
-async def requeue(runtime: Runtime, record: ExecutionRecord) -> None:
-    """Send a Pending execution's message again (its first one was lost); counts the requeue in the record."""
-    await runtime.store.update(record, requeues=record.requeues + 1)
+async def _send(runtime: Runtime, record: ExecutionRecord) -> None:
+    """Send the execution's message. If that fails, the record is marked Failed (it will not run) before the caller
+    hears of it, so a caller who gets an error never finds the execution running later."""
+    try:
+        await runtime.queue.send(ExecutionMessage(record.id, record.scope))
+    except (AzureError, OSError, TimeoutError) as error:
+        if await _fail_unsent(runtime, record, error):
+            raise StorageError(
+                "The execution could not be queued (storage is unavailable); it was recorded as Failed and will not "
+                "run. Submit it again.",
+                details={"execution_id": record.id},
+            ) from error
+
+
+async def _fail_unsent(runtime: Runtime, record: ExecutionRecord, error: BaseException) -> bool:
+    """Mark an execution whose message could not be sent Failed; False when a worker has it after all (the send
+    reached the queue although it reported an error)."""
+    reason = f"Its queue message could not be sent ({type(error).__name__}); it was not run."
+    try:
+        await runtime.store.finish(record.finished(ExecutionStatus.FAILED, reason, SEND_FAILED, utc_now()), [], [])
+    except ExecutionAlreadyFinishedError:
+        return True  # cancelled meanwhile: it will not run either
+    except StaleRecordError:
+        log.warning("execution %s: the queue send reported an error, but a worker has claimed it", record.id)
+        return False
+    except ConduitError as problem:
+        log.error("execution %s could not be queued, nor marked Failed (%s); clean-up will requeue it after "
+                  "CONDUIT_PENDING_GRACE_SECONDS", record.id, problem.message)
+    return True
+
+
+async def requeue(runtime: Runtime, record: ExecutionRecord, *, lost: bool = True) -> ExecutionRecord:
+    """Send an execution's message again; `lost` counts it as a lost message (Pending) in `requeues`.
+
+    The record is updated first, ETag-conditionally, so of two passes that look at the same record only one sends;
+    a duplicate message would be harmless anyway (the record decides, the claim is ETag-conditional)."""
+    now = utc_now()
+    changes: dict[str, Any] = {"requeued_at": now} | ({"requeues": record.requeues + 1} if lost else {})
+    updated = await runtime.store.update(record, **changes)
     await runtime.queue.send(ExecutionMessage(record.id, record.scope))
+    return updated
 
 
 def _check_call(call: WorkflowCall) -> None:

@@ -189,6 +189,7 @@ class ExecutionRecord:
     lease_expires_at: datetime | None = None
     deadline_at: datetime | None = None
     requeues: int = 0
+    requeued_at: datetime | None = None  # when clean-up or recovery last sent its message again
     etag: str | None = None
 
     @property

@@ -3,13 +3,12 @@ the scopes registry and idempotency keys."""
 
 from shared.storage.clients import RequestCounter, connection_string_from_env, open_tables
 from shared.storage.executions import ExecutionStore
-from shared.storage.keys import DETAILS_TABLE, EXECUTIONS_TABLE, IDEMPOTENCY_TABLE, SCOPES_TABLE
+from shared.storage.keys import DETAILS_TABLE, EXECUTIONS_TABLE, SCOPES_TABLE
 from shared.storage.packing import MAX_JSON_BYTES, MAX_LOG_MESSAGE_UNITS
 
 __all__ = [
     "DETAILS_TABLE",
     "EXECUTIONS_TABLE",
-    "IDEMPOTENCY_TABLE",
     "MAX_JSON_BYTES",
     "MAX_LOG_MESSAGE_UNITS",
     "SCOPES_TABLE",

@@ -31,18 +31,17 @@ from shared.models import ExecutionRecord, ExecutionStatus, LogLine
 from shared.storage.batches import DEFAULT_CONCURRENCY
 from shared.storage.clients import RequestCounter, open_tables
 from shared.storage.details import DetailsRows
-from shared.storage.idempotency import IdempotencyKeys
+from shared.storage.idempotency import Created, IdempotencyKeys, key_hash
 from shared.storage.keys import (
     DETAILS_TABLE,
     EXECUTIONS_TABLE,
-    IDEMPOTENCY_TABLE,
     SCOPES_TABLE,
     STEP_PREFIX,
     data_prefix,
     is_valid_key,
     validate_execution_id,
 )
-from shared.storage.listing import active_entities, list_page, list_query
+from shared.storage.listing import ACTIVE_STATUSES, active_entities, list_page, list_query
 from shared.storage.logs import log_query, pack_log_pages, unpack_log_pages
 from shared.storage.packing import INPUT, OUTPUT, VARIABLES, spill_count
 from shared.storage.rows import outcome_entity, record_entity, record_from_entity, update_entity
@@ -53,12 +52,12 @@ from shared.storage.steps import pack_step_rows, unpack_steps
 Entity = dict[str, Any]
 
 _PAGE_SIZE = 1_000  # the most one query page returns
-_TABLES = (EXECUTIONS_TABLE, DETAILS_TABLE, SCOPES_TABLE, IDEMPOTENCY_TABLE)
+_TABLES = (EXECUTIONS_TABLE, DETAILS_TABLE, SCOPES_TABLE)
 
 
 class ExecutionStore:
-    """Reads and writes execution records (ConduitExecutions), their details rows (ConduitExecutionDetails), the
-    scopes registry (ConduitScopes) and idempotency keys (ConduitIdempotency).
+    """Reads and writes execution records and idempotency keys (ConduitExecutions), their details rows
+    (ConduitExecutionDetails) and the scopes registry (ConduitScopes).
 
     `page_size` is the most rows asked for per query page (tests lower it to cross many SDK pages).
     """
@@ -70,9 +69,8 @@ class ExecutionStore:
         self._records: TableClient = service.get_table_client(EXECUTIONS_TABLE)
         self._details = DetailsRows(service.get_table_client(DETAILS_TABLE), concurrency, page_size)
         self._scopes_table: TableClient = service.get_table_client(SCOPES_TABLE)
-        self._idempotency_table: TableClient = service.get_table_client(IDEMPOTENCY_TABLE)
         self._scopes = ScopeRegistry(self._scopes_table)
-        self._idempotency = IdempotencyKeys(self._idempotency_table, self.get)
+        self._idempotency = IdempotencyKeys(self._records, self.get)
         self._page_size = page_size
 
     @classmethod
@@ -87,7 +85,7 @@ class ExecutionStore:
 
     async def close(self) -> None:
         """Close the clients; they belong to the event loop that opened them."""
-        for table in (self._records, self._details.table, self._scopes_table, self._idempotency_table):
+        for table in (self._records, self._details.table, self._scopes_table):
             await table.close()
         await self._service.close()
 
@@ -101,13 +99,7 @@ class ExecutionStore:
 
     async def create(self, record: ExecutionRecord) -> ExecutionRecord:
         """Write a new record; return it with its ETag. Raises ConflictError if the id is taken in that scope."""
-        entity, spilled = record_entity(record)  # validates and sizes everything before any write
-        await self._scopes.remember(record.scope)
-        if spilled:
-            # Spilled rows are keyed by execution id alone: make sure they do not belong to an existing record.
-            if await self._current_etag(record) is not None:
-                raise _exists_error(record)
-            await self._details.write(spilled)
+        entity = await self._prepare_create(record)
         try:
             response = await self._records.create_entity(entity, response_preference="return-no-content")
         except ResourceExistsError as error:
@@ -115,6 +107,27 @@ class ExecutionStore:
         except AzureError as error:
             raise StorageError(f"Could not create execution '{record.id}': {error}") from error
         return replace(record, etag=response["etag"])
+
+    async def create_with_key(
+        self, record: ExecutionRecord, key: str, *, window: timedelta = timedelta(hours=24)
+    ) -> Created:
+        """Create a new record holding idempotency key `key` in its scope, in one transaction with the key's row; or,
+        when the key already names an execution of the same workflow within `window`, answer with that one
+        (`duplicate`). ConflictError when the key names another workflow's execution. See idempotency.py."""
+        key_hash(key)  # ValueError for a bad key, before anything is written
+        entity = await self._prepare_create(record)
+        return await self._idempotency.create(record, entity, key, window=window)
+
+    async def _prepare_create(self, record: ExecutionRecord) -> Entity:
+        """Validate and size the record, register its scope and write its spilled values, which go first."""
+        entity, spilled = record_entity(record)  # validates and sizes everything before any write
+        await self._scopes.remember(record.scope)
+        if spilled:
+            # Spilled rows are keyed by execution id alone: make sure they do not belong to an existing record.
+            if await self._current_etag(record) is not None:
+                raise _exists_error(record)
+            await self._details.write(spilled)
+        return entity
 
     async def finish(
         self, record: ExecutionRecord, logs: Sequence[LogLine], steps: Sequence[Mapping[str, Any]] = ()
@@ -188,29 +201,22 @@ class ExecutionStore:
         )
         return await list_page(self._records, query, self._page_size)
 
-    async def active_executions(self, scope: str, *, since: datetime) -> list[ExecutionRecord]:
-        """Full records of the scope's executions created at or after `since` that are Pending, Running or
-        Cancelling, newest first: one range read of the ids made since then, the status filter on the server."""
-        entities = await active_entities(self._records, scope, since, self._page_size)
+    async def active_executions(
+        self,
+        scope: str,
+        *,
+        since: datetime | None = None,
+        statuses: Sequence[ExecutionStatus] = ACTIVE_STATUSES,
+    ) -> list[ExecutionRecord]:
+        """Full records of the scope's executions (created at or after `since`, when given) whose status is one of
+        `statuses` (Pending, Running, Cancelling by default), newest first: one range read, the status filter on
+        the server."""
+        entities = await active_entities(self._records, scope, since, self._page_size, statuses)
         return list(await asyncio.gather(*(self._complete(entity) for entity in entities)))
 
     async def scopes(self) -> list[str]:
         """Every scope that has had an execution (see scopes.py)."""
         return await self._scopes.all()
-
-    async def claim_idempotency_key(
-        self,
-        scope: str,
-        key: str,
-        execution_id: str,
-        *,
-        window: timedelta = timedelta(hours=24),
-        grace: timedelta = timedelta(seconds=10),
-    ) -> ExecutionRecord | None:
-        """None when `execution_id` now holds `key` in `scope` (go ahead and create it); otherwise the record of the
-        execution that already holds it. ConflictError while a first submit with the key is still creating its record
-        (younger than `grace`). See idempotency.py."""
-        return await self._idempotency.claim(scope, key, execution_id, window=window, grace=grace)
 
     async def get_logs(self, execution_id: str, after: int | None = None) -> list[LogLine]:
         """The log lines of an execution in sequence order, only those with sequence > `after` when given.

@@ -1,109 +1,148 @@
 """Idempotency keys of asynchronous submits: the same key in the same scope within the window names one execution.
 
-Table `ConduitIdempotency`: PartitionKey = scope, RowKey = sha256 of the key in hex (a key may hold characters a
-RowKey may not, and is not stored), with `ExecutionId` and `CreatedAt`. A claim:
+A key is a row of the executions table itself, in the scope's partition, so that it and the execution record it names
+are written by ONE batch transaction: either both exist or neither does. A repeat can therefore never see a key
+without its record (there is no "still being submitted" state), and a slow first submit cannot let a second one run.
 
-- is created with `create_entity` (one request): the caller's submit goes ahead;
-- when it exists, answers with the first execution's record if the claim is within the window and that record
-  exists (2-3 requests);
-- is taken over with an ETag-conditional replace when it has expired, or when its record does not exist and the claim
-  is older than `grace` (the first submit failed between its claim and creating its record). A younger claim without
-  a record is a submit still in progress: ConflictError (retry shortly), since taking it over would run both.
-- A lost takeover race (412) reads the claim again and decides again: normally it answers with the winner's record.
+Key row: PartitionKey = scope, RowKey = `~idem|` + sha256 of the key in hex (a key may hold characters a RowKey may
+not, and is not stored). `~` sorts after every execution id (lowercase hex and `-`), and every range read of
+executions (listing.py) ends below `~`, so key rows are never listed. Properties: `ExecutionId`, `KeyWorkflow` (the
+workflow the key was used for) and `KeyCreatedAt`; the names differ from the record's own columns on purpose, so no
+filter on a record column can match a key row.
+
+A submit with a key is one batch: create the key row and create the record (plus the queue send, done by the
+caller). When the key row already exists:
+
+- it names the same workflow and is younger than the window: the first execution answers (`duplicate`);
+- it names another workflow and is younger than the window: ConflictError (409) — a key is bound to its workflow;
+- it has expired, or its execution was never run because its queue message could not be sent (`QueueSendFailed`):
+  it is replaced, ETag-conditionally, in one batch with the new record; of concurrent takeovers exactly one wins and
+  the others answer with the winner.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.errors import ConflictError, StorageError
 from shared.models import ExecutionRecord, utc_now
-from shared.storage.keys import validate_execution_id, validate_scope
+from shared.storage.keys import IDEMPOTENCY_PREFIX, validate_scope
 from shared.storage.scalars import from_table_time
 
 RecordReader = Callable[[str, str], Awaitable[ExecutionRecord | None]]
 Entity = dict[str, Any]
 
-_ATTEMPTS = 3
+# The error type of an execution whose queue message could not be sent: it never ran, so its key may be reused.
+SEND_FAILED = "QueueSendFailed"
+_ATTEMPTS = 4
+_LOST_RACE = (404, 409, 412)  # the key row appeared, vanished or changed since we looked
 
 
 def key_hash(key: str) -> str:
-    """The RowKey of an idempotency key."""
+    """The sha256 of an idempotency key, in hex."""
     if not isinstance(key, str) or not key:
         raise ValueError("An idempotency key must be a non-empty string.")
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def key_row_key(key: str) -> str:
+    """The RowKey of an idempotency key's row in the executions table."""
+    return IDEMPOTENCY_PREFIX + key_hash(key)
+
+
+@dataclass(frozen=True)
+class Created:
+    """What a submit with a key led to: the new record (with its ETag), or the first one when it is a duplicate."""
+
+    record: ExecutionRecord
+    duplicate: bool
+
+
 class IdempotencyKeys:
-    """Claims of idempotency keys; `read_record(scope, id)` reads the execution a claim names."""
+    """Creates execution records together with their key rows; `read_record(scope, id)` reads the execution a key
+    names."""
 
     def __init__(self, table: TableClient, read_record: RecordReader) -> None:
         self._table = table
         self._read_record = read_record
 
-    async def claim(
-        self, scope: str, key: str, execution_id: str, *, window: timedelta, grace: timedelta
-    ) -> ExecutionRecord | None:
-        """None: `execution_id` now holds the key. A record: the execution that already holds it."""
-        keys = {"PartitionKey": validate_scope(scope), "RowKey": key_hash(key)}
-        validate_execution_id(execution_id)
+    async def create(self, record: ExecutionRecord, entity: Entity, key: str, *, window: timedelta) -> Created:
+        """Create `record` (whose entity is `entity`) holding `key`, or answer with the execution holding it."""
+        row = {"PartitionKey": validate_scope(record.scope), "RowKey": key_row_key(key)}
+        etag: str | None = None  # None: create the key row; else: replace the expired row read with this ETag
         for _ in range(_ATTEMPTS):
-            if await self._write(keys, execution_id):
-                return None
-            current = await self._read(keys)
+            created = await self._write(row, record, entity, etag)
+            if created is not None:
+                return Created(created, duplicate=False)
+            current = await self._read(row)
             if current is None:
-                continue  # removed in between: claim it afresh
-            if current["ExecutionId"] == execution_id:
-                return None  # a repeated claim by the same submit
-            holder = await self._holder(scope, current, window, grace)
+                if etag is None:  # the key row did not conflict, so the record's id did
+                    raise ConflictError(f"Execution '{record.id}' already exists in scope '{record.scope}'.")
+                etag = None
+                continue
+            if etag is not None and current.metadata["etag"] == etag:
+                raise ConflictError(f"Execution '{record.id}' already exists in scope '{record.scope}'.")
+            holder = await self._holder(record, current, window)
             if holder is not None:
-                return holder
-            if await self._write(keys, execution_id, etag=current.metadata["etag"]):
-                return None
-        raise ConflictError(f"The idempotency key kept changing in scope '{scope}'; retry the request.")
+                return Created(holder, duplicate=True)
+            etag = current.metadata["etag"]
+        raise ConflictError(f"The idempotency key kept changing in scope '{record.scope}'; retry the request.")
 
-    async def _holder(self, scope: str, claim: Any, window: timedelta, grace: timedelta) -> ExecutionRecord | None:
-        """The record to answer with; None when the claim may be taken over."""
-        created = from_table_time(claim.get("CreatedAt"))
-        age = utc_now() - created if created else window
-        if age >= window:
+    async def _holder(self, record: ExecutionRecord, current: Any, window: timedelta) -> ExecutionRecord | None:
+        """The execution to answer with; None when the key may be taken over. ConflictError for another workflow."""
+        created = from_table_time(current.get("KeyCreatedAt"))
+        if created is None or utc_now() - created >= window:
             return None
-        record = await self._read_record(scope, claim["ExecutionId"])
-        if record is None and age < grace:
+        workflow = current.get("KeyWorkflow")
+        if workflow != record.workflow_name:
             raise ConflictError(
-                "A request with this idempotency key is still being submitted; retry in a few seconds.",
-                details={"execution_id": claim["ExecutionId"]},
+                f"This idempotency key was already used for workflow '{workflow}' in this scope within the last "
+                f"{_hours(window)}; a key names one execution of one workflow. Use another key.",
+                details={"workflow": workflow, "execution_id": current.get("ExecutionId")},
             )
-        return record
+        holder = await self._read_record(record.scope, str(current.get("ExecutionId")))
+        if holder is None or holder.error_type == SEND_FAILED:
+            return None  # nothing ran under this key: the new submit may have it
+        return holder
 
-    async def _write(self, keys: Entity, execution_id: str, *, etag: str | None = None) -> bool:
-        """Create the claim, or with `etag` replace the claim read with that ETag; False if someone was first."""
-        entity = keys | {"ExecutionId": execution_id, "CreatedAt": utc_now()}
+    async def _write(self, row: Entity, record: ExecutionRecord, entity: Entity, etag: str | None) -> Any:
+        """One transaction: the key row (created, or replaced if it still has `etag`) and the new record.
+        Returns the record with its ETag, or None when the key row was not as expected."""
+        key_entity = row | {"ExecutionId": record.id, "KeyWorkflow": record.workflow_name, "KeyCreatedAt": utc_now()}
+        key_operation: tuple[Any, ...] = ("create", key_entity)
+        if etag is not None:
+            options = {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+            key_operation = ("update", key_entity, options)
         try:
-            if etag is None:
-                await self._table.create_entity(entity, response_preference="return-no-content")
-            else:
-                await self._table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
-                )
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-            return False
+            responses = await self._table.submit_transaction([key_operation, ("create", entity)])
+        except HttpResponseError as error:
+            if error.status_code in _LOST_RACE:
+                return None
+            raise StorageError(f"Could not create execution '{record.id}' with its idempotency key: {error}") from error
         except AzureError as error:
-            raise StorageError(f"Could not claim an idempotency key: {error}") from error
-        return True
+            raise StorageError(f"Could not create execution '{record.id}' with its idempotency key: {error}") from error
+        return replace(record, etag=responses[1].get("etag"))
 
-    async def _read(self, keys: Entity) -> Any:
+    async def _read(self, row: Entity) -> Any:
         try:
-            return await self._table.get_entity(keys["PartitionKey"], keys["RowKey"])
-        except ResourceNotFoundError:
-            return None
+            return await self._table.get_entity(row["PartitionKey"], row["RowKey"])
+        except HttpResponseError as error:
+            if error.status_code == 404:
+                return None
+            raise StorageError(f"Could not read an idempotency key: {error}") from error
         except AzureError as error:
             raise StorageError(f"Could not read an idempotency key: {error}") from error
+
+
+def _hours(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours:g} hours" if hours != 1 else "hour"

@@ -1,8 +1,9 @@
 """Table names and row keys: every row Conduit reads is found by key or by one key range, never by a scan.
 
 Executions table: PartitionKey = scope, RowKey = execution id (ids sort newest first, so an ascending range read of a
-scope lists the newest executions first). Details table: PartitionKey = execution id, one RowKey prefix per kind of
-row (`log|`, `step|`, `data|`), so each kind is one range read inside one partition.
+scope lists the newest executions first), and the scope's idempotency keys above them (`~idem|...`). Details table:
+PartitionKey = execution id, one RowKey prefix per kind of row (`log|`, `step|`, `data|`), so each kind is one range
+read inside one partition.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import re
 EXECUTIONS_TABLE = "ConduitExecutions"
 DETAILS_TABLE = "ConduitExecutionDetails"
 SCOPES_TABLE = "ConduitScopes"  # PartitionKey "scope", RowKey = a scope that has executions (see scopes.py)
-IDEMPOTENCY_TABLE = "ConduitIdempotency"  # PartitionKey = scope, RowKey = sha256 of the key (see idempotency.py)
+# Rows of the executions table that are not executions start with `~`, above every execution id (lowercase hex and
+# `-`): idempotency keys (see idempotency.py). Every range read of executions ends below EXECUTIONS_END.
+EXECUTIONS_END = "~"
+IDEMPOTENCY_PREFIX = "~idem|"
 
 MAX_KEY_CHARS = 256
 MAX_SEQUENCE = 10**10 - 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,15 +21,14 @@ from azure.data.tables.aio import TableClient
 
 from shared.errors import FieldError, InputValidationError, StorageError
 from shared.models import ExecutionRecord, ExecutionStatus
-from shared.storage.keys import is_valid_key
+from shared.storage.keys import EXECUTIONS_END, is_valid_key
 from shared.storage.rows import LIGHT_COLUMNS, light_record_from_entity
 from shared.storage.scalars import utc
 
 MAX_LIMIT = 100
 TOKEN_VERSION = "1"
 ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING)
-# Space-separated tokens only: the SDK substitutes whole words (azure-notes gotcha #5).
-ACTIVE_FILTER = "( Status eq @s0 or Status eq @s1 or Status eq @s2 )"
+# Filters use space-separated tokens only: the SDK substitutes whole words (azure-notes gotcha #5).
 _MAX_48 = (1 << 48) - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -47,7 +46,8 @@ class ListQuery:
 
     def filter(self) -> tuple[str, dict[str, Any]]:
         """A parameterised filter: clauses are fixed text, every value goes through `parameters`."""
-        clauses, parameters = ["PartitionKey eq @pk"], {"pk": self.scope}
+        # The upper bound keeps the rows above the executions (idempotency keys, keys.EXECUTIONS_END) out of pages.
+        clauses, parameters = ["PartitionKey eq @pk and RowKey lt @end"], {"pk": self.scope, "end": EXECUTIONS_END}
         for clause, name, value in (
             ("RowKey gt @after", "after", self.after),
             ("WorkflowName eq @wf", "wf", self.workflow),
@@ -128,13 +128,21 @@ def created_since_bound(since: datetime) -> str | None:
     return f"{digits[:8]}-{digits[8:]}"
 
 
-async def active_entities(table: TableClient, scope: str, since: datetime, page_size: int) -> list[Any]:
-    """Full entities of the scope's executions created at or after `since` that are Pending, Running or Cancelling."""
-    bound = created_since_bound(since)
-    if bound is None or not is_valid_key(scope):
+async def active_entities(
+    table: TableClient,
+    scope: str,
+    since: datetime | None,
+    page_size: int,
+    statuses: Sequence[ExecutionStatus] = ACTIVE_STATUSES,
+) -> list[Any]:
+    """Full entities of the scope's executions created at or after `since` (None: ever) whose status is one of
+    `statuses` (by default Pending, Running or Cancelling)."""
+    bound = created_since_bound(since) if since is not None else EXECUTIONS_END
+    if bound is None or not is_valid_key(scope) or not statuses:
         return []
-    parameters: dict[str, Any] = {"pk": scope, "hi": bound} | {f"s{i}": s.value for i, s in enumerate(ACTIVE_STATUSES)}
-    query_filter = f"PartitionKey eq @pk and RowKey lt @hi and {ACTIVE_FILTER}"
+    parameters: dict[str, Any] = {"pk": scope, "hi": bound} | {f"s{i}": s.value for i, s in enumerate(statuses)}
+    wanted = " or ".join(f"Status eq @s{i}" for i in range(len(statuses)))
+    query_filter = f"PartitionKey eq @pk and RowKey lt @hi and ( {wanted} )"
     return [entity async for entity in _entities(table, query_filter, parameters, page_size)]
 
 

@@ -95,6 +95,7 @@ SCALARS: tuple[Scalar, ...] = (
     Scalar("lease_expires_at", "LeaseExpiresAt", _time, from_table_time),
     Scalar("deadline_at", "DeadlineAt", _time, from_table_time),
     Scalar("requeues", "Requeues", _int32, as_int),
+    Scalar("requeued_at", "RequeuedAt", _time, from_table_time),
     Scalar("error_message", "ErrorMessage", _text(MAX_ERROR_MESSAGE_UNITS), _text_back),
     Scalar("error_type", "ErrorType", _text(MAX_NAME_CHARS), _text_back),
 )

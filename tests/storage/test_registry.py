@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from datetime import timedelta
 
 import pytest
 
 from shared.errors import ConflictError
-from shared.models import ExecutionStatus, new_execution_id, utc_now
-from shared.storage import IDEMPOTENCY_TABLE, ExecutionStore, open_tables
+from shared.models import ExecutionStatus, utc_now
+from shared.storage import EXECUTIONS_TABLE, ExecutionStore, open_tables
+from shared.storage.idempotency import key_row_key
 from tests.storage.factories import new_record
 
 KEY = "order-4711"
@@ -43,24 +43,28 @@ async def test_a_scope_costs_one_request_per_process_not_per_execution(
         assert (await other.scopes()).count(scope) == 1
 
 
-async def submit(store: ExecutionStore, scope: str, key: str = KEY, **options):
-    """What a submit does: claim the key with a new id, and create the record only when the claim is its own."""
-    execution_id = new_execution_id()
-    existing = await store.claim_idempotency_key(scope, key, execution_id, **options)
-    if existing is not None:
-        return existing
-    return await store.create(new_record(id=execution_id, scope=scope, status=ExecutionStatus.PENDING))
+def pending(scope: str, workflow: str = "onboard_user", **changes: object):
+    return new_record(scope=scope, workflow_name=workflow, status=ExecutionStatus.PENDING, started_at=None,
+                      **changes)
+
+
+async def submit(store: ExecutionStore, scope: str, key: str = KEY, workflow: str = "onboard_user", **options):
+    """What an async submit does: create the record with its key in one transaction; the record that holds the key."""
+    created = await store.create_with_key(pending(scope, workflow), key, **options)
+    return created.record
 
 
 async def test_the_same_key_twice_answers_with_the_first_execution(store, counted_store, counter):
-    # Given a submit with an idempotency key
+    # Given a submit with an idempotency key, which cost one request (the transaction) besides the scope's
     scope = f"org-{uuid.uuid4()}"
-    first = await submit(store, scope)
+    await store.create(pending(scope))  # the scope is known to this process from now on
     counter.reset()
+    first = await counted_store.create_with_key(pending(scope), KEY)
+    assert not first.duplicate and counter.reset() == 2  # the scope's registration in this new store, the batch
     # When the same key is submitted again in the scope
-    again = await counted_store.claim_idempotency_key(scope, KEY, new_execution_id())
-    # Then the first execution answers, found with a failed create, a read of the claim and a read of the record
-    assert again == first and counter.count == 3
+    again = await counted_store.create_with_key(pending(scope), KEY)
+    # Then the first execution answers: a failed transaction, a read of the key and a read of the record
+    assert again.duplicate and again.record.id == first.record.id and counter.count == 3
 
 
 async def test_keys_of_different_scopes_are_independent(store):
@@ -72,57 +76,59 @@ async def test_keys_of_different_scopes_are_independent(store):
     assert (await submit(store, first.scope, key="other")).id != first.id
 
 
+async def test_a_key_is_bound_to_its_workflow(store):
+    # Given a key used for one workflow
+    scope = f"org-{uuid.uuid4()}"
+    first = await submit(store, scope)
+    # When it is used for another workflow within the window / Then 409 naming the workflow, and nothing is created
+    with pytest.raises(ConflictError, match="already used for workflow 'onboard_user'") as raised:
+        await submit(store, scope, workflow="offboard_user")
+    assert raised.value.details == {"workflow": "onboard_user", "execution_id": first.id}
+    listed, _ = await store.list_executions(scope)
+    assert [record.id for record in listed] == [first.id]
+
+
 async def test_an_expired_key_is_taken_over_by_the_new_execution(store):
-    # Given a key claimed by a first execution
+    # Given a key held by a first execution
     scope = f"org-{uuid.uuid4()}"
     first = await submit(store, scope)
     # When it is submitted again after its window
     second = await submit(store, scope, window=timedelta(0))
-    # Then a new execution runs, and it now holds the key
+    # Then a new execution was created, and it now holds the key (also for another workflow, once expired)
     assert second.id != first.id
     assert (await submit(store, scope)).id == second.id
+    third = await submit(store, scope, workflow="offboard_user", window=timedelta(0))
+    assert third.id not in (first.id, second.id) and third.workflow_name == "offboard_user"
 
 
-async def test_a_dangling_claim_is_taken_over_once_the_grace_is_over(store):
-    # Given a claim whose submit failed before creating its record
-    scope, lost = f"org-{uuid.uuid4()}", new_execution_id()
-    assert await store.claim_idempotency_key(scope, KEY, lost) is None
-    # When the key is submitted again within the grace / Then it is still being submitted: retry later
-    with pytest.raises(ConflictError, match="still being submitted"):
-        await store.claim_idempotency_key(scope, KEY, new_execution_id())
-    # When it is submitted again after the grace / Then a new execution takes the key
-    retried = await submit(store, scope, grace=timedelta(0))
-    assert retried.id != lost
-    assert (await submit(store, scope)).id == retried.id
-
-
-async def test_a_repeated_claim_by_the_same_execution_is_its_own(store):
-    # Given a claim / When the same execution claims again (a retried call) / Then it still holds the key
-    scope, execution_id = f"org-{uuid.uuid4()}", new_execution_id()
-    assert await store.claim_idempotency_key(scope, KEY, execution_id) is None
-    assert await store.claim_idempotency_key(scope, KEY, execution_id) is None
+async def test_key_rows_are_never_listed(store):
+    # Given executions created with keys and without
+    scope = f"org-{uuid.uuid4()}"
+    with_keys = [await submit(store, scope, key=f"k{i}") for i in range(3)]
+    plain = await store.create(pending(scope))
+    # When the scope is listed, whole and filtered / Then only executions come back
+    listed, token = await store.list_executions(scope, limit=100)
+    assert {record.id for record in listed} == {plain.id, *(record.id for record in with_keys)} and token is None
+    assert len((await store.list_executions(scope, workflow="onboard_user", limit=100))[0]) == 4
+    assert len(await store.active_executions(scope)) == 4
 
 
 async def test_concurrent_takeovers_of_an_expired_key_have_one_winner(store, storage_connection_string):
-    # Given a key whose claim expired two days ago
+    # Given a key whose row expired two days ago
     scope = f"org-{uuid.uuid4()}"
-    old = {"ExecutionId": new_execution_id(), "CreatedAt": utc_now() - timedelta(days=2)}
-    row = {"PartitionKey": scope, "RowKey": hashlib.sha256(KEY.encode()).hexdigest()}
-    async with open_tables(storage_connection_string) as service, service.get_table_client(IDEMPOTENCY_TABLE) as table:
-        await table.create_entity(row | old)
-    # When four submits claim it at once
-    ids = [new_execution_id() for _ in range(4)]
-    outcomes = await asyncio.gather(*(store.claim_idempotency_key(scope, KEY, i) for i in ids), return_exceptions=True)
-    # Then exactly one holds it; the others are told it is being submitted
-    winners = [i for i, outcome in zip(ids, outcomes, strict=True) if outcome is None]
-    assert len(winners) == 1
-    assert all(isinstance(outcome, ConflictError) for outcome in outcomes if outcome is not None)
-    # And once the winner's record exists, every later submit gets it
-    await store.create(new_record(id=winners[0], scope=scope))
-    assert (await store.claim_idempotency_key(scope, KEY, new_execution_id())).id == winners[0]
+    old = await submit(store, scope)
+    async with open_tables(storage_connection_string) as service, service.get_table_client(EXECUTIONS_TABLE) as table:
+        await table.update_entity({"PartitionKey": scope, "RowKey": key_row_key(KEY),
+                                   "KeyCreatedAt": utc_now() - timedelta(days=2)})
+    # When four submits of the key arrive at once
+    outcomes = await asyncio.gather(*(store.create_with_key(pending(scope), KEY) for _ in range(4)))
+    # Then exactly one created an execution, and every other one answers with it
+    winners = [outcome.record.id for outcome in outcomes if not outcome.duplicate]
+    assert len(winners) == 1 and winners[0] != old.id
+    assert {outcome.record.id for outcome in outcomes} == {winners[0]}
 
 
 @pytest.mark.parametrize(("scope", "key"), [("bad/scope", KEY), ("GLOBAL", ""), ("GLOBAL", None)])
 async def test_bad_scopes_and_keys_are_value_errors(store, scope, key):
     with pytest.raises(ValueError):
-        await store.claim_idempotency_key(scope, key, new_execution_id())
+        await store.create_with_key(new_record(scope=scope), key)

@@ -8,6 +8,7 @@ from shared.errors import BadMessageError, ConflictError
 from shared.models import ExecutionStatus, utc_now
 from shared.queueing import POISON_QUEUE, ExecutionMessage
 from shared.runtime import get_runtime
+from shared.worker import HOST_DIED, host_died_reason
 
 log = logging.getLogger("conduit.poison")
 
@@ -23,13 +24,17 @@ async def fail_poisoned(body: bytes | str) -> ExecutionStatus | None:
     record = await runtime.store.get(message.scope, message.execution_id)
     if record is None or record.status.is_terminal:
         return record.status if record else None
-    reason = (
+    now = utc_now()
+    reason, error_type = (
         f"Its queue message was moved to {POISON_QUEUE} after repeated failed deliveries; "
-        f"the execution was {record.status.value} at the time."
+        f"the execution was {record.status.value} at the time.",
+        "PoisonMessage",
     )
+    if record.status is ExecutionStatus.RUNNING and not record.lease_alive(now):
+        # Deliveries failed because the host died each time it ran the execution (os._exit, out of memory).
+        reason, error_type = f"{host_died_reason(record)} {reason}", HOST_DIED
     try:
-        await runtime.store.finish(record.finished(ExecutionStatus.FAILED, reason, "PoisonMessage", utc_now()),
-                                   logs=[], steps=[])
+        await runtime.store.finish(record.finished(ExecutionStatus.FAILED, reason, error_type, now), logs=[], steps=[])
     except ConflictError:
         fresh = await runtime.store.get(message.scope, message.execution_id)
         return fresh.status if fresh else None

@@ -9,11 +9,18 @@ Queue delivery is at least once, so the record — not the message — decides w
 | Running or Cancelling with a live lease  | another worker has it: acknowledged, nothing runs      |
 | Cancelling, no live lease                | Cancelled ("before it could start" if it never started)|
 | Pending, or Running with an expired lease| claim it (ETag) and run it; a takeover counts an attempt |
+| Running, expired lease, past its deadline| Timeout (its deadline will not move for a re-run)      |
+| Running, expired lease, attempts used up | Failed (HostDied): its host died in every attempt      |
+
+A takeover means the host that ran the previous attempt died (or stopped renewing its lease). Code that kills its own
+process (`os._exit`, running out of memory) would otherwise be re-run forever, so after `CONDUIT_MAX_ATTEMPTS`
+(default 3) attempts it ends Failed instead.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from enum import Enum
 
@@ -27,6 +34,9 @@ log = logging.getLogger("conduit.worker")
 
 CANCELLED_BEFORE_START = "Execution was cancelled before it could start"
 CANCELLED_UNATTENDED = "Execution cancelled by user (no worker was running it any more)"
+TIMED_OUT = "Execution timed out: its worker stopped before finishing and its deadline has passed"
+HOST_DIED = "HostDied"
+MAX_ATTEMPTS = max(1, int(os.environ.get("CONDUIT_MAX_ATTEMPTS", "3")))
 _ATTEMPTS_TO_DECIDE = 3
 
 
@@ -76,7 +86,35 @@ async def _act(runtime: Runtime, action: Action, record: ExecutionRecord | None,
     if action is Action.CANCEL:
         await cancel_abandoned(runtime, record)
         return
+    ended = ended_by_takeover(record, utc_now())
+    if ended is not None:
+        log.warning("execution %s is not taken over: %s", record.id, ended.error_message)
+        await runtime.store.finish(ended, logs=[], steps=[])
+        return
     await runtime.engine.run_claimed(await claim(runtime, record))
+
+
+def ended_by_takeover(record: ExecutionRecord, now: datetime) -> ExecutionRecord | None:
+    """The terminal record a takeover of `record` must write instead of running it again, or None to run it."""
+    if record.status is not ExecutionStatus.RUNNING:
+        return None
+    if record.deadline_at is not None and record.deadline_at <= now:
+        return record.finished(ExecutionStatus.TIMEOUT, TIMED_OUT, "TimeoutError", now)
+    if record.attempt >= MAX_ATTEMPTS:
+        return host_died(record, now)
+    return None
+
+
+def host_died(record: ExecutionRecord, now: datetime) -> ExecutionRecord:
+    """Failed (HostDied): the host running it died in each of its attempts, so it is not run again."""
+    return record.finished(ExecutionStatus.FAILED, host_died_reason(record), HOST_DIED, now)
+
+
+def host_died_reason(record: ExecutionRecord) -> str:
+    return (
+        f"The host running this execution died while running it (crashed, was killed, called os._exit or ran out "
+        f"of memory) in attempt {record.attempt} of {MAX_ATTEMPTS}; it is not run again."
+    )
 
 
 async def claim(runtime: Runtime, record: ExecutionRecord) -> ExecutionRecord:

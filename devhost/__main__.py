@@ -12,7 +12,7 @@ from pathlib import Path
 
 from azure.core.exceptions import AzureError
 
-from devhost.host import Host, HostOptions
+from devhost.host import Host, HostOptions, leave_process, stray_threads
 from devhost.loader import LoadError
 from devhost.settings import SettingsError
 
@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         grace_seconds=args.grace_period,
         access_log=args.access_log,
     )
+    host = Host(options)
     try:
-        finished = asyncio.run(Host(options).run())
+        finished = asyncio.run(host.run())
     except (SettingsError, LoadError) as exc:
         log.error("devhost: %s", exc)
         return 2
@@ -74,10 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         log.error("devhost: storage is not reachable (%s). Start Azurite first; scripts/run.sh does.", exc)
         return 2
     log.info("Host stopped%s.", "" if finished else " (some functions were still running)")
+    code = 0 if finished else 1
+    stray = stray_threads()
+    if stray:
+        # Threads that never return (a sync workflow stuck in a call) would keep Python from exiting: it joins them.
+        log.warning("%d thread(s) still running (%s); exiting without waiting for them.", len(stray),
+                    ", ".join(sorted({t.name.rsplit("_", 1)[0] for t in stray})))
+    if host.recycling:
+        log.info("Starting the host again (recycle).")
+    if stray or host.recycling or not finished:
+        leave_process(code, recycle=host.recycling)
     logging.shutdown()
-    if not finished:
-        os._exit(1)  # sync functions may still hold pool threads; do not wait for them
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -3,15 +3,21 @@
 Start-up order follows Core Tools: settings into the environment, host.json, import function_app, then listeners.
 Shutdown (SIGINT/SIGTERM): stop taking work everywhere at once (HTTP stops accepting, queues stop polling, timers stop
 scheduling), give running invocations the grace period, and leave unfinished queue messages alone so they reappear
-when their lease lapses.
+when their lease lapses. Shutdown takes bounded time: a second signal exits at once, and a watchdog thread ends the
+process if the stop has not finished `SHUTDOWN_MARGIN` seconds after the grace period (code that never returns, a
+thread the app started that never ends, a hung storage call). `request_recycle()` stops the same way and then starts
+the host afresh in the same process (os.execv): the way out when abandoned work piles up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +36,37 @@ from devhost.timers import TimerListener
 
 log = logging.getLogger("devhost.host")
 T = TypeVar("T")
+SHUTDOWN_MARGIN = 10.0  # seconds after the grace period before the watchdog ends a stop that hangs
+_current: Host | None = None  # the host of this process, for request_recycle()
+
+
+def request_recycle(reason: str) -> bool:
+    """Stop this process's host gracefully, then start it afresh in the same process (same PID, os.execv).
+
+    Safe from any thread (a watchdog, a health check). False when no host is running in this process."""
+    host = _current
+    if host is None or host.loop is None:
+        return False
+    host.loop.call_soon_threadsafe(host.request_recycle, reason)
+    return True
+
+
+def leave_process(code: int, *, recycle: bool) -> None:
+    """End the process now — or, to recycle, replace it with a fresh devhost — without waiting for threads that
+    will never finish (Python joins pool threads at exit). Logs are flushed first."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    if recycle:
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    os._exit(code)
+
+
+def stray_threads() -> list[threading.Thread]:
+    """Threads that would keep the interpreter from exiting: alive, not daemon, not the main thread."""
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and t.is_alive() and not t.daemon]
 
 
 @dataclass(frozen=True)
@@ -65,17 +102,42 @@ class Host:
         self.timers: list[TimerListener] = []
         self._claims: SlotClaims | None = None
         self._stop = asyncio.Event()
+        self._signals = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.recycling = False
 
     def request_stop(self) -> None:
         if not self._stop.is_set():
             log.info("Stopping: no new work is taken; running functions get %.0fs.", self.options.grace_seconds)
+            self._start_watchdog()
         self._stop.set()
+
+    def request_recycle(self, reason: str) -> None:
+        """Stop gracefully, then (in `python -m devhost`) start afresh in this process."""
+        if not self._stop.is_set():
+            log.warning("Recycling the host: %s", reason)
+            self.recycling = True
+        self.request_stop()
+
+    def _start_watchdog(self) -> None:
+        """End the process if the stop does not finish in time, whatever it waits for."""
+        limit = self.options.grace_seconds + SHUTDOWN_MARGIN
+
+        def expire() -> None:
+            log.error("The host did not stop within %.0fs; exiting now.", limit)
+            leave_process(1, recycle=self.recycling)
+
+        timer = threading.Timer(limit, expire)
+        timer.daemon = True
+        timer.start()
 
     async def run(self) -> bool:
         settings_path = load_local_settings(self.options.script_root)
         config = load_host_config(self.options.script_root)
         specs = load_functions(self.options.script_root)
         log.info("Settings from %s; %d function(s) found.", settings_path or "the environment", len(specs))
+        global _current
+        _current, self.loop = self, asyncio.get_running_loop()
         self._watch_signals()
         try:
             await self._start(specs, config)
@@ -132,13 +194,16 @@ class Host:
         await close_open_sessions()
 
     def _watch_signals(self) -> None:
-        loop = asyncio.get_running_loop()
+        """Plain signal handlers rather than the loop's: they run even while the loop is blocked by code that never
+        yields, and still after the loop has closed (a second Ctrl-C while exiting)."""
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal)
+            signal.signal(sig, self._on_signal)
 
-    def _on_signal(self) -> None:
-        if self._stop.is_set():
-            log.warning("Second stop signal: exiting now.")
-            logging.shutdown()
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            os.write(2, b"Second stop signal: exiting now.\n")  # no logging here: its lock may be held
             os._exit(1)
-        self.request_stop()
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.request_stop)

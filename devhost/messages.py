@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.exceptions import ResourceExistsError
 from azure.functions.queue import QueueMessage as FunctionQueueMessage
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
@@ -29,6 +29,7 @@ from devhost.loader import FunctionSpec
 log = logging.getLogger("devhost.queues")
 
 POISON_SUFFIX = "-poison"
+RENEW_RETRY_SECONDS = 2.0
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -130,11 +131,15 @@ class MessageProcessor:
             await renewer
 
     async def _keep_leased(self, lease: Lease, done: asyncio.Event) -> None:
-        """Renew the visibility at half time while the function runs (the host's "halfway to expiring" timer)."""
+        """Renew the visibility at half time while the function runs (the host's "halfway to expiring" timer).
+
+        A renewal that fails (storage unreachable) is tried again within a few seconds rather than at the next half
+        time, so a short outage does not let the message reappear while it is still being processed."""
         interval = self._lease_seconds / 2
+        wait = interval
         while True:
             try:
-                await asyncio.wait_for(done.wait(), interval)
+                await asyncio.wait_for(done.wait(), wait)
                 return
             except TimeoutError:
                 pass
@@ -143,8 +148,10 @@ class MessageProcessor:
                     lease.message_id, lease.pop_receipt, visibility_timeout=self._lease_seconds
                 )
                 lease.pop_receipt = updated.pop_receipt
-            except AzureError as exc:
-                log.warning("Could not renew the lease of message %s: %s", lease.message_id, exc)
+                wait = interval
+            except Exception as exc:  # renewal goes on whatever the failure
+                log.warning("Could not renew the lease of message %s: %s", lease.message_id, str(exc).split("\n")[0])
+                wait = min(interval, RENEW_RETRY_SECONDS)
 
     async def _to_poison(self, message: QueueMessage, lease: Lease, *, announce: bool = True) -> None:
         if self._poison is None:

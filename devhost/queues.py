@@ -2,7 +2,9 @@
 
 Polling: receive up to `batchSize` messages with a 10-minute visibility; fetch again as soon as no more than
 `newBatchThreshold` are still running (so at most batchSize + newBatchThreshold run at once); when the queue is empty,
-back off with the host's randomised exponential delay from 100 ms up to `maxPollingInterval`.
+back off with the host's randomised exponential delay from 100 ms up to `maxPollingInterval`. A failed receive (storage
+unreachable) backs off the same way, so polling resumes within `maxPollingInterval` of storage coming back: the queue
+clients retry a request only briefly themselves (`_RETRY`) instead of the SDK's default of up to a minute.
 Processing one message (lease renewal, delete, retry, poison) lives in `devhost.messages`.
 """
 
@@ -13,9 +15,11 @@ import contextlib
 import logging
 import os
 import random
+from typing import Any
 
 from azure.core.exceptions import AzureError
 from azure.storage.queue import QueueMessage
+from azure.storage.queue._shared.policies_async import LinearRetry  # the async policy; the public one is sync
 from azure.storage.queue.aio import QueueServiceClient
 
 from devhost.hostconfig import QueueOptions
@@ -29,6 +33,18 @@ log = logging.getLogger("devhost.queues")
 MIN_POLLING_INTERVAL = 0.1
 DEFAULT_LEASE_SECONDS = 600  # QueueListener._visibilityTimeout: 10 minutes
 LEASE_ENV = "DEVHOST_QUEUE_LEASE_SECONDS"
+# Each request: up to 2 retries 0.5 s apart, 5 s to connect, 20 s to read; the polling loop is the real retry.
+_RETRY = {"retry_total": 2, "backoff": 0.5, "random_jitter_range": 0.2}
+_TIMEOUTS = {"connection_timeout": 5, "read_timeout": 20}
+
+
+def queue_service_options() -> dict[str, Any]:
+    """Options of devhost's queue clients: short retries and timeouts (the SDK's defaults retry for up to a minute,
+    which kept an idle host from noticing for that long that storage was back)."""
+    options: dict[str, Any] = {**storage_client_options(), "retry_policy": LinearRetry(**_RETRY)}  # type: ignore[arg-type]
+    if "transport" not in options:  # a transport given (the fault seam) brings its own timeouts
+        options |= _TIMEOUTS
+    return options
 
 
 def lease_seconds() -> int:
@@ -65,7 +81,7 @@ class QueueListener:
         self.options = options
         self.queue_name = resolve(str(spec.trigger["queueName"]))
         self._service = QueueServiceClient.from_connection_string(
-            storage_connection(spec.trigger.get("connection")), **storage_client_options()
+            storage_connection(spec.trigger.get("connection")), **queue_service_options()
         )
         self._client = self._service.get_queue_client(self.queue_name)
         self._lease = lease_seconds()
@@ -106,8 +122,8 @@ class QueueListener:
                 return
             try:
                 messages = await self._receive()
-            except AzureError as exc:
-                log.warning("Polling queue '%s' failed: %s", self.queue_name, exc)
+            except Exception as exc:  # storage trouble must never end polling: back off and try again
+                log.warning("Polling queue '%s' failed: %s", self.queue_name, _first_line(exc))
                 messages = []
             if self._stopping.is_set():
                 await self._release(messages)
@@ -150,3 +166,8 @@ class QueueListener:
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("Processing a message of queue '%s' failed", self.queue_name, exc_info=task.exception())
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"

@@ -2,7 +2,8 @@
 
 It checks the ports, creates `local.settings.json` from the example on first run (with a fresh admin key), starts
 Azurite with its data in `.azurite/` (so executions survive a restart) on the ports `UseDevelopmentStorage=true`
-means, starts devhost, waits for `GET /api/health`, and prints where to send requests. Ctrl-C stops both.
+means, starts devhost, waits for `GET /api/health`, and prints where to send requests. Ctrl-C stops both (a
+second Ctrl-C kills devhost at once); Azurite is stopped however devhost ends.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from devhost.settings import EXAMPLE_SETTINGS, LOCAL_SETTINGS, read_values
 AZURITE_PORTS = (10000, 10001, 10002)
 ADMIN_KEY = "CONDUIT_ADMIN_KEY"
 PLACEHOLDER_KEY = "change-me"
+STOP_TIMEOUT = 30.0  # devhost's grace period (10 s) and its own shutdown watchdog (10 s more), with room to spare
 
 
 class RunError(RuntimeError):
@@ -165,25 +167,44 @@ def run(args: argparse.Namespace) -> int:
         print(banner(base_url, key), flush=True)
         return wait_for_stop(devhost)
     finally:
-        if devhost is not None and devhost.poll() is None:
-            devhost.send_signal(signal.SIGTERM)
-            devhost.wait()
-        azurite.stop()
+        try:
+            if devhost is not None:
+                stop_devhost(devhost)
+        finally:
+            azurite.stop()  # always, also when devhost hung, was killed, or a second Ctrl-C interrupted the stop
+
+
+def stop_devhost(devhost: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """One SIGTERM (a graceful stop, bounded by devhost's own watchdog), then SIGKILL if it still runs."""
+    if devhost.poll() is None:
+        devhost.send_signal(signal.SIGTERM)
+    try:
+        devhost.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"conduit: devhost did not stop within {timeout:.0f}s; killing it.", flush=True)
+        devhost.kill()
+        devhost.wait()
 
 
 def wait_for_stop(devhost: subprocess.Popen[bytes]) -> int:
-    """Wait for Ctrl-C or SIGTERM (passed on to devhost as one SIGTERM), or for devhost to exit by itself."""
-    stopping = False
+    """Wait for Ctrl-C, SIGTERM or SIGHUP (passed on to devhost as one SIGTERM), or for devhost to exit by itself.
+    A second Ctrl-C kills devhost at once; Azurite is stopped either way."""
+    signals = 0
 
     def stop(*_: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            print("\nconduit: stopping devhost and Azurite...", flush=True)
+        nonlocal signals
+        signals += 1
+        if devhost.poll() is not None:
+            return
+        if signals == 1:
+            print("\nconduit: stopping devhost and Azurite... (Ctrl-C again to kill devhost now)", flush=True)
             devhost.send_signal(signal.SIGTERM)
+        else:
+            print("\nconduit: killing devhost.", flush=True)
+            devhost.kill()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     return devhost.wait()
 
 

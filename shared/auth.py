@@ -18,15 +18,27 @@ from shared.models import GLOBAL_SCOPE, Caller
 ADMIN_KEY_SETTING = "CONDUIT_ADMIN_KEY"
 ORGANIZATION_HEADER = "x-organization-id"
 _SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,1024}")
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The key sent as `Authorization: Bearer <key>` or `x-api-key: <key>`, if any."""
+    """The key sent as `Authorization: Bearer <key>` or `x-api-key: <key>`, if any.
+
+    Keys are printable ASCII. A header with any other byte is refused here, before any comparison: hosts hand such
+    bytes over differently (devhost's aiohttp as lone surrogates that cannot even be encoded, a Latin-1 decoding
+    host as accented letters), and every one of those forms must be a 401, never a 500."""
     authorization = headers.get("authorization") or ""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return (headers.get("x-api-key") or "").strip() or None
+        return _printable(token.strip())
+    key = (headers.get("x-api-key") or "").strip()
+    return _printable(key) if key else None
+
+
+def _printable(key: str) -> str:
+    if not _KEY_PATTERN.fullmatch(key):
+        raise UnauthorizedError("Invalid API key: keys are printable ASCII characters.")
+    return key
 
 
 def resolve_caller(headers: Mapping[str, str]) -> Caller:

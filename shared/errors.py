@@ -119,6 +119,16 @@ class StorageError(ConduitError):
     code = "storage_error"
 
 
+class StorageUnavailableError(StorageError):
+    """Storage did not answer (outage, timeout, 5xx): try again later; the message never carries internal detail."""
+
+    code = "storage_unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 5, details: Any = None) -> None:
+        super().__init__(message or "Storage is unavailable; try again shortly.", details=details)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ExecutionAlreadyFinishedError(ConflictError):
     """A terminal state was already written for this execution; terminal states are never overwritten."""
 

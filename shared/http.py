@@ -1,6 +1,10 @@
 """What every HTTP trigger shares: JSON in and out, one error shape, one table from error class to status.
 
     {"error": {"code": "...", "message": "...", "details": ...}}
+
+Storage trouble, in whatever form it surfaces (see `shared.outage`), is converted once, in `endpoint`: the caller
+gets 503 `storage_unavailable` with `Retry-After` and an error id, never the connection error's text; the log gets
+the real error, once, with the same id.
 """
 
 import json
@@ -8,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
@@ -22,8 +27,13 @@ from shared.errors import (
     InputValidationError,
     NotFoundError,
     PayloadTooLargeError,
+    StorageError,
+    StorageUnavailableError,
     UnauthorizedError,
 )
+from shared.models import Caller
+from shared.outage import is_storage_outage, retry_after_seconds
+from shared.serialization import NOT_FINITE, JsonTooDeepError, inspect_json, loads_bounded
 
 log = logging.getLogger("conduit.http")
 
@@ -36,6 +46,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ConduitError], int], ...] = (
     (ConflictError, 409),
     (PayloadTooLargeError, 413),
     (InputValidationError, 422),
+    (StorageError, 503),  # StorageUnavailableError; `endpoint` turns every other storage error into one
     (ConduitError, 500),
 )
 
@@ -55,19 +66,29 @@ def status_for(error: ConduitError) -> int:
 
 def error_response(error: ConduitError) -> func.HttpResponse:
     body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, UnauthorizedError) else None
+    headers: dict[str, str] | None = None
+    if isinstance(error, UnauthorizedError):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(error, StorageUnavailableError):
+        headers = {"Retry-After": str(error.retry_after_seconds)}
     return json_response(body, status_for(error), headers)
 
 
 def read_body(req: func.HttpRequest, model: type[M]) -> M:
-    """Parse the JSON body into `model`: 400 when it is not JSON, 422 naming every field that is wrong."""
+    """Parse the JSON body into `model`: 400 when it is not JSON (or nested too deeply), 422 naming every field
+    that is wrong (numbers that are not finite included), all before anything reaches pydantic or storage."""
     raw = req.get_body() or b"{}"
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = loads_bounded(raw)
+    except JsonTooDeepError as exc:
+        raise BadRequestError(f"The request body is not accepted: {exc}", details={"max_depth": exc.limit}) from None
+    except ValueError as exc:  # UnicodeDecodeError included
         raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequestError("The request body must be a JSON object.")
+    non_finite = inspect_json(data).non_finite
+    if non_finite:
+        raise InputValidationError([FieldError(path, NOT_FINITE) for path in non_finite], "Invalid request body")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -87,18 +108,52 @@ def endpoint(handler: Handler, *, public: bool = False) -> Callable[[func.HttpRe
         try:
             caller = None if public else resolve_caller(req.headers)
             return await handler(req, caller)
-        except ConduitError as error:
-            return error_response(error)
-        except Exception:
-            error_id = uuid.uuid4().hex
-            log.exception("unhandled error %s in %s %s", error_id, req.method, req.url)
-            body = {"code": "internal_error", "message": "Internal error.", "details": {"error_id": error_id}}
-            return json_response({"error": body}, 500)
+        except Exception as error:
+            return answer_error(req, error)
 
     # The Functions host binds arguments by the signature's names; keep the handler's name, expose only `req`.
     run.__name__ = run.__qualname__ = handler.__name__
     run.__doc__ = handler.__doc__
     return run
+
+
+def answer_error(req: func.HttpRequest, error: Exception) -> func.HttpResponse:
+    """The response for an error a handler raised: storage trouble 503, Conduit's errors by the table, else 500."""
+    if is_storage_outage(error):
+        return error_response(storage_unavailable(req, error))
+    if isinstance(error, ConduitError):
+        return error_response(error)
+    error_id = uuid.uuid4().hex
+    log.exception("unhandled error %s in %s %s", error_id, req.method, _path(req))
+    body = {"code": "internal_error", "message": "Internal error.", "details": {"error_id": error_id}}
+    return json_response({"error": body}, 500)
+
+
+def storage_unavailable(req: func.HttpRequest, error: BaseException) -> StorageUnavailableError:
+    """Log the real storage error once (one line, with an error id) and return what the caller may see."""
+    error_id = uuid.uuid4().hex
+    log.error("storage unavailable %s in %s %s: %s", error_id, req.method, _path(req), _one_line(error))
+    retry_after = retry_after_seconds()
+    return StorageUnavailableError(retry_after_seconds=retry_after,
+                                   details={"error_id": error_id, "retry_after_seconds": retry_after})
+
+
+def optional_caller(req: func.HttpRequest) -> Caller | None:
+    """The caller when the request carries a valid key, else None (for public routes that show admins more)."""
+    try:
+        return resolve_caller(req.headers)
+    except ConduitError:
+        return None
+
+
+def _one_line(error: BaseException) -> str:
+    """`Type: message` (and its cause's type) on one line: SDK messages span several lines."""
+    cause = f" (from {type(error.__cause__).__name__})" if error.__cause__ is not None else ""
+    return f"{type(error).__name__}{cause}: {' '.join(str(error).split())}"
+
+
+def _path(req: func.HttpRequest) -> str:
+    return urlsplit(req.url).path
 
 
 def public_endpoint(handler: Handler) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:

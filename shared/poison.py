@@ -1,4 +1,5 @@
-"""Poisoned execution messages: the host moved them aside after too many failed deliveries."""
+"""Poisoned execution messages: the host moved them aside after too many failed deliveries, or the worker forwarded
+them at once because they are not execution references (those are logged once, with the reason, and dropped)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ async def fail_poisoned(body: bytes | str) -> ExecutionStatus | None:
     try:
         message = ExecutionMessage.decode(body)
     except BadMessageError as error:
-        log.error("dropping an unreadable poison message: %s", error.message)
+        # The one line for an unreadable message, wherever it came from (the worker or the host forwarded it).
+        log.error("Dropped an unreadable message from %s: %s", POISON_QUEUE, error.message)
         return None
     runtime = await get_runtime()
     record = await runtime.store.get(message.scope, message.execution_id)

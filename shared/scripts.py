@@ -70,6 +70,9 @@ async def run_async(script: Script, namespace: dict[str, Any]) -> None:
 
 
 def script_outcome(namespace: dict[str, Any], injected: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The script's `result` variable (None if unset) and all its variables, JSON-safe."""
+    """The script's `result` variable as it is (None if unset) and all its variables, JSON-safe.
+
+    Other variables are diagnostics and are made JSON-safe; `result` is the outcome and is judged like a workflow's
+    return value, so a result holding NaN or a datetime is `ResultNotSerializable`, not a quietly altered string."""
     variables = script_variables(namespace, injected)
-    return variables.get("result"), variables
+    return (namespace.get("result") if "result" in variables else None), variables

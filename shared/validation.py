@@ -6,20 +6,20 @@ until the whole input is valid. Query-string style values are coerced: "3" -> 3,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import EmailStr, TypeAdapter, ValidationError
+from pydantic import EmailStr, Field, TypeAdapter, ValidationError
 
 from shared.errors import FieldError, InputValidationError
 from shared.registry import FunctionMetadata, ParameterMetadata
+from shared.serialization import MAX_JSON_DEPTH, NOT_FINITE, inspect_json, loads_bounded
 from shared.signature import call_shape
 
 Coercer = Callable[[Any], Any]
 
 _int = TypeAdapter(int)
-_float = TypeAdapter(float)
+_float = TypeAdapter(Annotated[float, Field(allow_inf_nan=False)])  # "nan", "inf", "1e400" are not numbers here
 _bool = TypeAdapter(bool)
 _email = TypeAdapter(EmailStr)
 
@@ -52,9 +52,12 @@ def _json(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
+        parsed = loads_bounded(value)
     except ValueError as exc:
         raise _Invalid(f"expected JSON text: {exc}") from None
+    if inspect_json(parsed).non_finite:
+        raise _Invalid(f"expected JSON text: numbers in it {NOT_FINITE}")
+    return parsed
 
 
 def _list(value: Any) -> list[Any]:
@@ -102,13 +105,16 @@ def validate_parameters(metadata: FunctionMetadata, values: dict[str, Any] | Non
     if not values and not metadata.parameters:
         return {}
     values = dict(values or {})
-    errors: list[FieldError] = []
+    errors = json_field_errors(values)
+    flagged = {error.field.split(".")[0] for error in errors}  # reported once, not again by its type's check
     arguments: dict[str, Any] = {}
     needs_value = shape.names_without_default
     for spec in metadata.parameters:
         present = spec.name in values and values[spec.name] is not None and values[spec.name] != ""
         if present:
-            _coerce_into(arguments, errors, spec, values.pop(spec.name))
+            value = values.pop(spec.name)
+            if spec.name not in flagged:
+                _coerce_into(arguments, errors, spec, value)
             continue
         values.pop(spec.name, None)
         if spec.required:
@@ -125,6 +131,15 @@ def validate_parameters(metadata: FunctionMetadata, values: dict[str, Any] | Non
     if errors:
         raise InputValidationError(errors, f"Invalid input for '{metadata.name}'")
     return arguments
+
+
+def json_field_errors(values: dict[str, Any], root: str = "") -> list[FieldError]:
+    """Input is stored as given, so it must be JSON every parser accepts: finite numbers, bounded nesting."""
+    check = inspect_json(values, root, max_depth=MAX_JSON_DEPTH)
+    errors = [FieldError(path, NOT_FINITE) for path in check.non_finite]
+    if check.too_deep is not None:
+        errors.append(FieldError(check.too_deep, f"is nested more than {MAX_JSON_DEPTH} levels deep"))
+    return errors
 
 
 def _coerce_into(arguments: dict[str, Any], errors: list[FieldError], spec: ParameterMetadata, value: Any) -> None:

@@ -24,7 +24,7 @@ import os
 from datetime import datetime
 from enum import Enum
 
-from shared.errors import ConflictError
+from shared.errors import BadMessageError, ConflictError
 from shared.leases import WORKER_ID, deadline_for, lease_until
 from shared.models import ExecutionRecord, ExecutionStatus, utc_now
 from shared.queueing import ExecutionMessage
@@ -48,6 +48,7 @@ class Action(Enum):
     IGNORE_RUNNING = "running elsewhere"
     CANCEL = "cancel"
     CLAIM = "claim"
+    UNREADABLE = "unreadable"
 
 
 def decide(record: ExecutionRecord | None, now: datetime) -> Action:
@@ -64,8 +65,17 @@ def decide(record: ExecutionRecord | None, now: datetime) -> Action:
 
 
 async def process_message(body: bytes | str, dequeue_count: int = 1) -> Action:
-    """Handle one delivery. Raises only for failures worth a retry (storage) or a malformed message."""
-    message = ExecutionMessage.decode(body)
+    """Handle one delivery. Raises only for failures worth a retry (storage).
+
+    A message that is not an execution reference goes to the poison queue at once and is acknowledged: no retry
+    could ever read it. The poison handler logs the one line that says why (shared.poison)."""
+    try:
+        message = ExecutionMessage.decode(body)
+    except BadMessageError:
+        runtime = await get_runtime()
+        await runtime.queue.send_to_poison(body)
+        log.debug("unreadable execution message forwarded to %s-poison", runtime.queue.name)
+        return Action.UNREADABLE
     runtime = await get_runtime()
     for _ in range(_ATTEMPTS_TO_DECIDE):
         record = await runtime.store.get(message.scope, message.execution_id)

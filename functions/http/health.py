@@ -2,7 +2,8 @@
 
 import azure.functions as func
 
-from shared.http import json_response, public_endpoint
+from shared.http import json_response, optional_caller, public_endpoint, storage_unavailable
+from shared.outage import retry_after_seconds
 from shared.runtime import get_runtime, load_functions
 
 bp = func.Blueprint()
@@ -16,7 +17,10 @@ async def health(req: func.HttpRequest, caller: None) -> func.HttpResponse:
         runtime = await get_runtime()
         storage["reachable"] = await runtime.store.ping()
     except Exception as error:  # a health check reports what is wrong instead of failing
-        storage["error"] = str(error)
+        # Logged once with an id; the error's text (hosts, connection errors) is shown to admins only.
+        storage["error_id"] = storage_unavailable(req, error).details["error_id"]
+        if optional_caller(req) is not None:
+            storage["error"] = str(error)
     body = {
         "status": "ok" if storage["reachable"] else "degraded",
         "storage": storage,
@@ -24,7 +28,9 @@ async def health(req: func.HttpRequest, caller: None) -> func.HttpResponse:
         "data_providers": registry.count("data_provider"),
         "load_errors": [error.to_dict() for error in report.errors],
     }
-    return json_response(body, 200 if storage["reachable"] else 503)
+    if storage["reachable"]:
+        return json_response(body)
+    return json_response(body, 503, headers={"Retry-After": str(retry_after_seconds())})
 
 
 bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)(public_endpoint(health))

@@ -93,8 +93,7 @@ class MessageProcessor:
         try:
             body = decode_body(message.content, self._options.message_encoding)
         except ValueError as exc:
-            log.error("Queue '%s' message %s: %s. Moving it to the poison queue.", self._queue_name, message.id, exc)
-            await self._to_poison(message, lease, announce=False)
+            await self._undecodable(message, lease, exc)
             return
         succeeded = await self._run(message, body, lease)
         if succeeded:
@@ -105,6 +104,19 @@ class MessageProcessor:
             await self._client.update_message(
                 lease.message_id, lease.pop_receipt, visibility_timeout=int(self._options.visibility_timeout)
             )
+
+    async def _undecodable(self, message: QueueMessage, lease: Lease, error: ValueError) -> None:
+        """Not in the queue's encoding: no delivery could ever read it, so it is not retried.
+
+        With a poison queue it is moved there (one line, as the host does). A poison queue has none: there it is
+        deleted quietly, since the queue that moved it already said why; left invisible, it would come back after
+        every lease with the same lines, forever."""
+        if self._poison is None:
+            log.debug("Queue '%s' message %s: %s. Deleted (no poison queue).", self._queue_name, message.id, error)
+            await self._client.delete_message(lease.message_id, lease.pop_receipt)
+            return
+        log.error("Queue '%s' message %s: %s. Moving it to the poison queue.", self._queue_name, message.id, error)
+        await self._to_poison(message, lease, announce=False)
 
     async def _run(self, message: QueueMessage, body: bytes, lease: Lease) -> bool:
         """Invoke with the lease kept alive; True on success."""

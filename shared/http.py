@@ -33,7 +33,7 @@ from shared.errors import (
 )
 from shared.models import Caller
 from shared.outage import is_storage_outage, retry_after_seconds
-from shared.serialization import NOT_FINITE, JsonTooDeepError, inspect_json, loads_bounded
+from shared.serialization import NOT_FINITE, JsonTooDeepError, inspect_json, json_safe, loads_bounded
 
 log = logging.getLogger("conduit.http")
 
@@ -50,14 +50,18 @@ STATUS_BY_ERROR: tuple[tuple[type[ConduitError], int], ...] = (
     (ConduitError, 500),
 )
 
+_RESPONSE_DEPTH = 100  # responses hold stored values (at most 64 levels) in a few levels of envelope
 Handler = Callable[[func.HttpRequest, Any], Awaitable[func.HttpResponse]]
 M = TypeVar("M", bound=BaseModel)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body, separators=(",", ":")), status_code=status, headers=headers, mimetype="application/json"
-    )
+    """Always valid JSON: a NaN or Infinity (e.g. in a record stored before they were refused) becomes "<nan>"."""
+    try:
+        text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(json_safe(body, max_depth=_RESPONSE_DEPTH), separators=(",", ":"), allow_nan=False)
+    return func.HttpResponse(text, status_code=status, headers=headers, mimetype="application/json")
 
 
 def status_for(error: ConduitError) -> int:

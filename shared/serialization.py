@@ -108,18 +108,18 @@ def check_json(value: Any) -> Any:
     return value
 
 
-def json_safe(value: Any, _depth: int = 0) -> Any:
-    """A JSON-compatible copy; values JSON cannot hold become `<TypeName>`."""
+def json_safe(value: Any, _depth: int = 0, max_depth: int = 32) -> Any:
+    """A JSON-compatible copy; values JSON cannot hold become `<TypeName>` (and NaN `<nan>`)."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else f"<{value}>"
-    if _depth > 32:
+        return value if math.isfinite(value) else f"<{value}>"
+    if _depth > max_depth:
         return f"<{type(value).__name__}>"
     if isinstance(value, dict):
-        return {str(k): json_safe(v, _depth + 1) for k, v in value.items()}
+        return {str(k): json_safe(v, _depth + 1, max_depth) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(v, _depth + 1) for v in value]
+        return [json_safe(v, _depth + 1, max_depth) for v in value]
     return f"<{type(value).__name__}>"
 
 

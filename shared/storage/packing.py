@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import PayloadTooLargeError, StorageError
+from shared.serialization import MAX_JSON_DEPTH, json_safe
 from shared.storage.keys import data_row_key
 
 MAX_STRING_UNITS = 32_000  # per string property; the service allows 32,768 UTF-16 code units (64 KiB)
@@ -109,7 +110,10 @@ def truncate_text(text: str | None, max_units: int, suffix: str = TRUNCATION_SUF
 
 def to_json_text(value: Any) -> str:
     """Compact JSON; values JSON cannot represent (datetimes, sets, ...) are stored as their str()."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:  # NaN/Infinity would be written as invalid JSON ({"f":NaN}): store them as "<nan>" strings
+        return to_json_text(json_safe(value, max_depth=MAX_JSON_DEPTH))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: let JSON escape them so the text stays valid UTF-8

@@ -241,3 +241,31 @@ async def test_deep_json_straight_to_the_poison_handler_is_dropped_with_one_line
     await handler(QueueMessage(id="deep", body=nested(100_000).encode(), dequeue_count=1))
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [(r.name, "nested too deeply" in r.getMessage()) for r in errors] == [("conduit.poison", True)]
+
+
+# --- programmatic callers -----------------------------------------------------------------------------------------
+
+async def test_programmatic_input_with_nan_is_refused_before_storage(api: Api) -> None:
+    from shared.errors import InputValidationError
+    from shared.execution_service import execute_workflow
+
+    before = await stored_ids(api, "echo_async")
+    with pytest.raises(InputValidationError) as caught:
+        await execute_workflow(workflow_name="echo_async", input_data={"payload": {"f": float("nan")}})
+    assert caught.value.details == [{"field": "payload.f", "message": caught.value.details[0]["message"]}]
+    assert "finite" in caught.value.details[0]["message"]
+    assert await stored_ids(api, "echo_async") == before
+
+
+async def test_nothing_stored_serialises_as_invalid_json_even_from_code(api: Api) -> None:
+    # Given a scheduler-like caller whose trigger metadata carries an infinity
+    from shared.execution_service import execute_workflow
+
+    execution_id = await execute_workflow(workflow_name="echo_any", input_data={"payload": 1}, wait=True,
+                                          trigger_payload={"kind": "schedule"}, metadata={"ratio": float("inf")})
+    # Then the stored record reads back as strict JSON, the infinity kept as a marker string
+    response = await api.functions["get_execution_by_id"](func.HttpRequest(
+        "GET", "http://localhost/x", headers={"x-api-key": ADMIN_KEY}, route_params={"execution_id": execution_id},
+        body=b""))
+    record = strict_json(response.get_body())
+    assert record["status"] == "Success" and record["trigger"]["metadata"] == {"ratio": "<inf>"}

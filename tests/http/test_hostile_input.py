@@ -177,8 +177,8 @@ async def test_a_key_header_that_is_not_utf8_is_401(api: Api, headers: dict[str,
 
 async def test_a_non_utf8_key_is_401_before_anything_is_stored(api: Api) -> None:
     before = await stored_ids(api, "echo_any")
-    status, body = await api.execute("echo_any", {"payload": 1}, headers={"x-api-key": "\udcff"}, key=None)
-    assert status == 401 and await stored_ids(api, "echo_any") == before
+    status, answer = await api.execute("echo_any", {"payload": 1}, headers={"x-api-key": "\udcff"}, key=None)
+    assert status == 401 and answer["error"]["code"] == "unauthorized" and await stored_ids(api, "echo_any") == before
 
 
 # --- unreadable queue messages ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import AioHttpTransport
@@ -81,10 +82,31 @@ class StorageProfile:
         return {"retry_policy": retry}
 
     def transport(self, service: str, use_env_settings: bool) -> FaultyTransport:
-        inner = AioHttpTransport(
+        inner = _Transport(
             connection_timeout=self.connect_timeout, read_timeout=self.read_timeout, use_env_settings=use_env_settings
         )
         return FaultyTransport(inner, service)
+
+
+KEEPALIVE_SECONDS = float(os.environ.get("CONDUIT_STORAGE_KEEPALIVE_SECONDS", "4"))
+
+
+class _Transport(AioHttpTransport):
+    """azure-core's aiohttp transport with idle connections dropped after KEEPALIVE_SECONDS.
+
+    aiohttp keeps an idle connection 15 s; Azurite (Node's HTTP server) closes it after 5 s, so a request could pick a
+    pooled connection the server had already closed and fail with "Server disconnected" (each retry could pick
+    another). The session is still created lazily, on the loop that first uses the client."""
+
+    async def open(self) -> None:
+        if getattr(self, "session", None) is None and self._session_owner and not self._has_been_opened:
+            self.session = aiohttp.ClientSession(
+                trust_env=self._use_env_settings,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+            )
+        await super().open()
 
 
 # HTTP request paths: a request that storage cannot serve in ~15 s answers 503 rather than hanging.

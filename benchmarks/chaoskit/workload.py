@@ -22,7 +22,7 @@ from azure.storage.queue.aio import QueueClient
 
 SCOPES = ("chaos-a", "chaos-b")
 QUEUE = "workflow-executions"
-_SUBMIT_TRIES = 5
+_SUBMIT_TRIES = 6  # backoff 0.3 s doubling: about 10 s, longer than an Azurite restart
 _TIMEOUT = aiohttp.ClientTimeout(total=20)
 
 

@@ -160,7 +160,8 @@ def report(outcome: Outcome) -> str:
         f"   {dict(sorted(f.statuses.items()))}",
     ]
     for invariant in ("non_terminal", "finished_twice", "overwritten", "side_effects_repeated", "logs_lost",
-                      "logs_misattributed", "idempotency", "deadline_ignored", "unaccepted_left_open"):
+                      "logs_misattributed", "logs_unreadable", "idempotency", "deadline_ignored",
+                      "unaccepted_left_open"):
         ids = f.violations.get(invariant, [])
         lines.append(f"{invariant:<38}{len(ids)}   (goal 0){'   e.g. ' + f.samples[invariant] if ids else ''}")
     recovery = outcome.recovery_seconds

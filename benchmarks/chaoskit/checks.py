@@ -10,6 +10,7 @@ Goal 0 for every violation count:
   execution's line, or, for a Success, not exactly its own lines 0..N-1;
 - idempotency: one key answered with two execution ids;
 - deadline ignored: an execution that outlives its timeout (chaos_timeout, chaos_stubborn) recorded Success;
+- logs unreadable: the logs API did not answer for a heavy logger within 60 s (so the line checks could not run);
 - unaccepted records left non-terminal: a record written for a submit that got no 202 (its client saw an error)
   that nobody finished.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -151,11 +153,27 @@ async def check_logs(findings: Findings, ledger: Ledger, records: dict[str, Any]
 
         async def one(execution_id: str, scope: str, lines: int) -> None:
             async with gate:
-                stored = await read_logs(session, base_url, execution_id, scope)
+                stored = await read_logs_patiently(session, base_url, execution_id, scope)
+            if stored is None:
+                findings.violate("logs_unreadable", execution_id, "GET .../logs did not answer 200 within 60 s")
+                return
             check_lines(findings, execution_id, str(records[execution_id]["Status"]), lines, stored)
 
         await asyncio.gather(*(one(i.execution_id, i.scope, int(i.params["lines"])) for i in heavy))
     findings.heavy_checked = len(heavy)
+
+
+async def read_logs_patiently(session: aiohttp.ClientSession, base_url: str, execution_id: str,
+                               scope: str) -> list[str] | None:
+    """The stored messages; the HTTP host may be restarting (a host that user code took down), so retry for 60 s."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await read_logs(session, base_url, execution_id, scope)
+        except (aiohttp.ClientError, TimeoutError):
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(1)
 
 
 async def read_logs(session: aiohttp.ClientSession, base_url: str, execution_id: str, scope: str) -> list[str]:

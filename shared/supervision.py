@@ -27,22 +27,16 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azure.core.exceptions import AzureError
-from azure.data.tables.aio import TableServiceClient
 
 from shared.errors import ExecutionAlreadyFinishedError, ExecutionNotFoundError, StaleRecordError, StorageError
 from shared.leases import CANCEL_POLL_SECONDS, LEASE_SECONDS, WORKER_ID, renewed_lease
 from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus, utc_now
-from shared.storage.clients import (
-    RequestCounter,
-    connection_string_from_env,
-    normalise_connection_string,
-    proxy_configured,
-)
+from shared.storage.clients import RequestCounter, StorageProfile, connection_string_from_env, open_tables
 from shared.storage.executions import ExecutionStore
 from shared.storage.leases import LeaseState
 
@@ -158,8 +152,8 @@ class Supervisor:
         self.connection_string = connection_string
         self.lease_seconds = float(lease_seconds)
         self.poll_seconds = float(poll_seconds)
-        # Every storage call ends well within a third of the lease, so a failed renewal leaves time for two more.
-        self.request_seconds = max(0.5, self.lease_seconds / 4)
+        self.profile = StorageProfile.for_lease(self.lease_seconds)
+        self.request_seconds = self.profile.total_timeout  # each storage call, retries included
         self._counter = counter
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -206,7 +200,7 @@ class Supervisor:
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         try:
-            self._store = _open_store(self.connection_string, self.request_seconds, self._counter)
+            self._store = _open_store(self.connection_string, self.profile, self._counter)
             self._loop = loop
         finally:
             ready.set()
@@ -337,20 +331,11 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
-def _open_store(connection_string: str, request_seconds: float, counter: RequestCounter | None) -> ExecutionStore:
-    """The supervisor's own clients: short timeouts and one retry, so every request ends within `request_seconds`
-    (asyncio.wait_for enforces it too). SDK defaults (300 s, 10 retries) would outlive any lease."""
-    kwargs: dict[str, Any] = {
-        "connection_timeout": request_seconds,
-        "read_timeout": request_seconds,
-        "retry_total": 1,
-        "retry_backoff_factor": 0.1,
-        "use_env_settings": proxy_configured(),
-    }
-    if counter is not None:
-        kwargs["raw_request_hook"] = counter.on_request
-    service = TableServiceClient.from_connection_string(normalise_connection_string(connection_string), **kwargs)
-    return ExecutionStore(service, connection_string=connection_string)
+def _open_store(connection_string: str, profile: StorageProfile, counter: RequestCounter | None) -> ExecutionStore:
+    """The supervisor's own clients, with the lease profile: a whole operation, retries included, ends within a
+    third of the lease (asyncio.wait_for enforces it too), so a failed renewal leaves time for two more."""
+    tables = open_tables(connection_string, counter=counter, profile=profile)
+    return ExecutionStore(tables, connection_string=connection_string)
 
 
 # The process's supervisors, one per storage account.
@@ -371,12 +356,22 @@ def supervisor_for(store: ExecutionStore) -> Supervisor | None:
     return supervisor
 
 
-def install(supervisor: Supervisor) -> Supervisor | None:
-    """Use `supervisor` for its account from now on (tests, benchmarks); returns the one it replaces."""
+@contextlib.contextmanager
+def installed(supervisor: Supervisor) -> Iterator[Supervisor]:
+    """Use `supervisor` for its account within the block (tests, benchmarks); stopped and replaced after it."""
+    key = supervisor.connection_string
     with _supervisors_lock:
-        previous = _supervisors.get(supervisor.connection_string)
-        _supervisors[supervisor.connection_string] = supervisor
-    return previous
+        previous = _supervisors.get(key)
+        _supervisors[key] = supervisor
+    try:
+        yield supervisor
+    finally:
+        with _supervisors_lock:
+            if previous is None:
+                _supervisors.pop(key, None)
+            else:
+                _supervisors[key] = previous
+        supervisor.stop()
 
 
 def stop_all(timeout: float = 5.0) -> None:

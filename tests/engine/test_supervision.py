@@ -198,7 +198,7 @@ async def test_running_executions_are_tailed_while_they_run(supervised: Supervis
 async def test_supervision_costs_about_one_small_read_per_execution_per_second(
     storage_connection_string: str,
 ) -> None:
-    # Given the default lease (30 s) and poll interval (1 s), and 5 executions with 100 KB of input each (spilled
+    # Given the default lease (30 s) and poll interval (1 s), and 5 executions with 300 KB of input each (spilled
     # into details rows, which a full read would fetch every second)
     counter = RequestCounter()
     supervisor = Supervisor(storage_connection_string, lease_seconds=30, poll_seconds=1.0, counter=counter)
@@ -207,7 +207,7 @@ async def test_supervision_costs_about_one_small_read_per_execution_per_second(
         engine = Engine(registry, store)
         helper = Supervised(engine, store, supervisor, counter)
         with installed(supervisor):
-            records = [await helper.running("naps", {"seconds": 5, "pad": "x" * 100_000}) for _ in range(5)]
+            records = [await helper.running("naps", {"seconds": 5, "pad": "x" * 300_000}) for _ in range(5)]
             # When they run for 5 seconds each
             started = time.monotonic()
             results = await asyncio.gather(*(engine.run_claimed(r) for r in records))

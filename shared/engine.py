@@ -25,10 +25,11 @@ from shared.context import ExecutionContext
 from shared.errors import InputValidationError, WorkflowNotFoundError
 from shared.layers import captured, classified, timed
 from shared.models import Caller, ExecutionRecord, ExecutionRequest, ExecutionResult, ExecutionStatus, utc_now
-from shared.persistence import persisted, supervised
+from shared.persistence import persisted
 from shared.registry import FunctionMetadata, FunctionRegistry, get_registry
 from shared.scripts import Script, compile_script, namespace_for
 from shared.signature import call_shape
+from shared.supervision import supervised
 from shared.validation import validate_parameters
 
 if TYPE_CHECKING:
@@ -54,6 +55,13 @@ class Invocation:
     started_clock: float = 0.0
     record: ExecutionRecord | None = None
     cancel_requested: bool = False
+    cancel_task: asyncio.Future[Any] | None = None  # stand-in: what request_cancel stops, set by `supervised`
+
+    def request_cancel(self) -> None:
+        """Stop this run on a cancel request. Call on the loop's thread (other threads: call_soon_threadsafe)."""
+        self.cancel_requested = True
+        if self.cancel_task is not None:
+            self.cancel_task.cancel()
 
 
 Pipeline = Callable[[Invocation], Awaitable[ExecutionResult]]

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from shared import supervision
 from shared.discovery import DiscoveryReport, discover
 from shared.engine import Engine
 from shared.queueing import ExecutionQueue
 from shared.registry import FunctionRegistry, get_registry
 from shared.storage.clients import connection_string_from_env, open_tables
 from shared.storage.executions import ExecutionStore
+from shared.watchdog import LoopWatchdog
 
 
 @dataclass
@@ -29,8 +31,12 @@ class Runtime:
     store: ExecutionStore
     engine: Engine
     queue: ExecutionQueue
+    watchdog: LoopWatchdog | None = field(default=None, repr=False)
 
     async def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        await asyncio.to_thread(supervision.stop_all)  # the supervisor starts again with the next execution
         self.engine.close()
         await self.queue.close()
         await self.store.close()
@@ -70,10 +76,12 @@ async def get_runtime() -> Runtime:
 async def _create_runtime() -> Runtime:
     registry, report = await asyncio.to_thread(load_functions)
     connection_string = connection_string_from_env()
-    store = ExecutionStore(open_tables(connection_string))
+    store = ExecutionStore(open_tables(connection_string), connection_string=connection_string)
     queue = ExecutionQueue(connection_string)
     await asyncio.gather(store.ensure_tables(), queue.ensure())
-    return Runtime(registry=registry, report=report, store=store, engine=Engine(registry, store), queue=queue)
+    engine = Engine(registry, store)
+    watchdog = LoopWatchdog.watch_running_loop()
+    return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, watchdog=watchdog)
 
 
 async def close_runtimes() -> None:

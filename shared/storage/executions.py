@@ -41,6 +41,7 @@ from shared.storage.keys import (
     is_valid_key,
     validate_execution_id,
 )
+from shared.storage.leases import LEASE_COLUMNS, LeaseState, lease_from_entity
 from shared.storage.listing import ACTIVE_STATUSES, active_entities, list_page, list_query
 from shared.storage.logs import log_query, pack_log_pages, unpack_log_pages
 from shared.storage.packing import INPUT, OUTPUT, VARIABLES, spill_count
@@ -60,12 +61,19 @@ class ExecutionStore:
     (ConduitExecutionDetails) and the scopes registry (ConduitScopes).
 
     `page_size` is the most rows asked for per query page (tests lower it to cross many SDK pages).
+    `connection_string` names the account, so that another thread can open its own clients to it (supervision).
     """
 
     def __init__(
-        self, service: TableServiceClient, *, concurrency: int = DEFAULT_CONCURRENCY, page_size: int = _PAGE_SIZE
+        self,
+        service: TableServiceClient,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        page_size: int = _PAGE_SIZE,
+        connection_string: str | None = None,
     ) -> None:
         self._service = service
+        self.connection_string = connection_string
         self._records: TableClient = service.get_table_client(EXECUTIONS_TABLE)
         self._details = DetailsRows(service.get_table_client(DETAILS_TABLE), concurrency, page_size)
         self._scopes_table: TableClient = service.get_table_client(SCOPES_TABLE)
@@ -75,7 +83,7 @@ class ExecutionStore:
 
     @classmethod
     def from_connection_string(cls, connection_string: str, *, counter: RequestCounter | None = None) -> ExecutionStore:
-        return cls(open_tables(connection_string, counter=counter))
+        return cls(open_tables(connection_string, counter=counter), connection_string=connection_string)
 
     async def __aenter__(self) -> ExecutionStore:
         return self
@@ -179,6 +187,18 @@ class ExecutionStore:
         except AzureError as error:
             raise StorageError(f"Could not read execution '{execution_id}': {error}") from error
         return await self._complete(entity)
+
+    async def get_lease(self, scope: str, execution_id: str) -> LeaseState | None:
+        """Status, lease, deadline and ETag only: the cheap point read a supervisor polls with; None if not found."""
+        if not (is_valid_key(scope) and is_valid_key(execution_id)):
+            return None
+        try:
+            entity = await self._records.get_entity(scope, execution_id, select=LEASE_COLUMNS)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as error:
+            raise StorageError(f"Could not read execution '{execution_id}': {error}") from error
+        return lease_from_entity(entity)
 
     async def list_executions(
         self,

@@ -6,6 +6,7 @@ one range read per kind (see keys.py).
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -33,9 +34,15 @@ class DetailsRows:
 
     async def query(self, query_filter: str, parameters: dict[str, Any]) -> list[Entity]:
         """Every details row matching a parameterised filter, following continuation tokens."""
+        return [entity async for entity in self.stream(query_filter, parameters)]
+
+    async def stream(self, query_filter: str, parameters: dict[str, Any]) -> AsyncGenerator[Entity, None]:
+        """The rows matching a parameterised filter in RowKey order; the next page is requested only when the
+        reader gets to it, so a reader that stops early sends no more requests."""
         pages = self.table.query_entities(query_filter, parameters=parameters, results_per_page=self._page_size)
         try:
-            return [entity async for entity in pages]
+            async for entity in pages:
+                yield entity
         except AzureError as error:
             where = f"the '{parameters['lo']}' rows of '{parameters['pk']}'"
             raise StorageError(f"Could not read {where}: {error}") from error

@@ -10,7 +10,8 @@ that points at them. Listing is in listing.py, idempotency keys in idempotency.p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -36,16 +37,16 @@ from shared.storage.keys import (
     DETAILS_TABLE,
     EXECUTIONS_TABLE,
     SCOPES_TABLE,
-    STEP_PREFIX,
     data_prefix,
     is_valid_key,
+    step_prefix,
     validate_execution_id,
 )
 from shared.storage.leases import LEASE_COLUMNS, LeaseState, lease_from_entity
 from shared.storage.listing import ACTIVE_STATUSES, active_entities, list_page, list_query
-from shared.storage.logs import log_query, pack_log_pages, unpack_log_pages
+from shared.storage.logs import collect_lines, log_query, pack_log_pages
 from shared.storage.packing import INPUT, OUTPUT, VARIABLES, spill_count
-from shared.storage.rows import outcome_entity, record_entity, record_from_entity, update_entity
+from shared.storage.rows import SCALAR_COLUMNS, outcome_entity, record_entity, record_from_entity, update_entity
 from shared.storage.scalars import decode_scalars
 from shared.storage.scopes import ScopeRegistry
 from shared.storage.steps import pack_step_rows, unpack_steps
@@ -144,13 +145,14 @@ class ExecutionStore:
         once. Every scalar field is stored as given: lease_owner=None clears the lease.
 
         `log_count` becomes `record.log_count + len(logs)`: lines flushed earlier with `append_logs` are counted by
-        the caller in `record.log_count`.
+        the caller in `record.log_count`. Logs and steps are keyed by `record.attempt`, apart from other attempts'.
+        A step too large for its row is stored cut, with a marker (steps.py).
         """
         if not record.etag:
             raise ValueError("finish() needs the record returned by create() or get(): it carries the ETag.")
         done = replace(record, log_count=record.log_count + len(logs))
         entity, spilled = outcome_entity(done)  # raises PayloadTooLargeError before anything is written
-        details = pack_log_pages(record.id, logs) + pack_step_rows(record.id, steps)
+        details = pack_log_pages(record.id, logs, record.attempt) + pack_step_rows(record.id, steps, record.attempt)
         if spilled and await self._current_etag(record) != record.etag:
             await self._raise_conflict(record)  # do not overwrite the spilled values of whoever finished first
         await self._details.write(details + spilled)
@@ -170,23 +172,27 @@ class ExecutionStore:
         etag = await self._merge(record, entity)
         return replace(record, **decode_scalars(entity, changes), etag=etag)
 
-    async def get_steps(self, execution_id: str) -> list[dict[str, Any]]:
-        """The steps of an execution in execution order; unknown or malformed ids have none."""
+    async def get_steps(self, execution_id: str, *, attempt: int = 1) -> list[dict[str, Any]]:
+        """The steps of one attempt of an execution in execution order; unknown or malformed ids have none."""
         if not is_valid_key(execution_id):
             return []
-        return unpack_steps(await self._details.range(execution_id, STEP_PREFIX))
+        return unpack_steps(await self._details.range(execution_id, step_prefix(attempt)))
 
-    async def get(self, scope: str, execution_id: str) -> ExecutionRecord | None:
-        """One point read, plus one range read per value that was too large for the record; None if not found."""
+    async def get(self, scope: str, execution_id: str, *, light: bool = False) -> ExecutionRecord | None:
+        """One point read, plus one range read per value that was too large for the record; None if not found.
+
+        `light` reads only the scalar fields (status, attempt, lease, timings, error; see rows.SCALAR_COLUMNS): no
+        input, output, variables, trigger or caller, and never a spilled row. For polling and visibility checks.
+        """
         if not (is_valid_key(scope) and is_valid_key(execution_id)):
             return None
         try:
-            entity = await self._records.get_entity(scope, execution_id)
+            entity = await self._records.get_entity(scope, execution_id, select=SCALAR_COLUMNS if light else None)
         except ResourceNotFoundError:
             return None
         except AzureError as error:
             raise StorageError(f"Could not read execution '{execution_id}': {error}") from error
-        return await self._complete(entity)
+        return record_from_entity(entity, {}) if light else await self._complete(entity)
 
     async def get_lease(self, scope: str, execution_id: str) -> LeaseState | None:
         """Status, lease, deadline and ETag only: the cheap point read a supervisor polls with; None if not found."""
@@ -238,21 +244,32 @@ class ExecutionStore:
         """Every scope that has had an execution (see scopes.py)."""
         return await self._scopes.all()
 
-    async def get_logs(self, execution_id: str, after: int | None = None) -> list[LogLine]:
-        """The log lines of an execution in sequence order, only those with sequence > `after` when given.
+    async def get_logs(
+        self,
+        execution_id: str,
+        after: int | None = None,
+        *,
+        attempt: int = 1,
+        keep: Callable[[LogLine], bool] | None = None,
+        limit: int | None = None,
+    ) -> list[LogLine]:
+        """The log lines of one attempt of an execution in sequence order, only those with sequence > `after` when
+        given, that `keep` accepts, the first `limit` of them.
 
-        `after` lets a caller tail a running execution: the server skips pages that end at or before it. Unknown or
-        malformed ids have no lines.
+        `after` lets a caller tail a running execution: the server skips pages that end at or before it. With a
+        `limit`, pages are read only until the answer is known. Unknown or malformed ids have no lines.
         """
         if not is_valid_key(execution_id):
             return []
-        query_filter, parameters = log_query(execution_id, after)
-        return unpack_log_pages(await self._details.query(query_filter, parameters), after)
+        query_filter, parameters = log_query(execution_id, after, attempt)
+        async with contextlib.aclosing(self._details.stream(query_filter, parameters)) as rows:
+            return await collect_lines(rows, after, keep, limit)
 
-    async def append_logs(self, execution_id: str, logs: Sequence[LogLine]) -> int:
-        """Flush log lines of a running execution as pages keyed by their first sequence; rewriting is harmless."""
+    async def append_logs(self, execution_id: str, logs: Sequence[LogLine], *, attempt: int) -> int:
+        """Flush log lines of a running execution's `attempt` as pages keyed by their first sequence; rewriting is
+        harmless. `attempt` is required: a takeover's lines must never land among the previous attempt's."""
         validate_execution_id(execution_id)
-        await self._details.write(pack_log_pages(execution_id, logs))
+        await self._details.write(pack_log_pages(execution_id, logs, attempt))
         return len(logs)
 
     async def ping(self, timeout: float = 5.0) -> bool:

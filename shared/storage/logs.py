@@ -15,20 +15,31 @@ Row layout (partition = execution id):
 The text is a JSON list of `[sequence, timestamp, level, logger, message, step_name, step_type]` arrays, trailing
 nulls dropped. Duplicate sequences: one write keeps the last line given for a sequence; a page rewritten under the
 same key replaces the earlier row (upsert); when pages written at different times hold the same sequence, the line
-of the page written later (the row's server Timestamp, then RowKey order) wins. A re-run that logs fewer lines than
-an earlier run leaves the earlier run's later pages visible.
+of the page written later (the row's server Timestamp, then RowKey order) wins. Each attempt of an execution has its
+own pages (keys.py), so a takeover never mixes its lines with the attempt before it.
+
+Reading is lazy (`collect_lines`): pages are decoded in RowKey order as they arrive, and a reader that wants only the
+first `limit` matching lines stops asking for more pages once no later page can change them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import StorageError
 from shared.models import LogLine
-from shared.storage.keys import LOG_PREFIX, MAX_SEQUENCE, RANGE_FILTER, log_row_key, parse_log_row_key, prefix_range
+from shared.storage.keys import (
+    MAX_SEQUENCE,
+    RANGE_FILTER,
+    is_log_row_key,
+    log_prefix,
+    log_row_key,
+    parse_log_row_key,
+    prefix_range,
+)
 from shared.storage.packing import (
     LOG_TRUNCATION_SUFFIX,
     MAX_LOG_MESSAGE_UNITS,
@@ -71,14 +82,15 @@ def encode_line(line: LogLine) -> str:
     return to_json_text(item)
 
 
-def pack_log_pages(execution_id: str, logs: Iterable[LogLine]) -> list[Entity]:
-    """The rows of `logs` in sequence order: greedy pages of at most 500 lines and 128,000 units of text."""
+def pack_log_pages(execution_id: str, logs: Iterable[LogLine], attempt: int = 1) -> list[Entity]:
+    """The rows of `logs` in sequence order: greedy pages of at most 500 lines and 128,000 units of text, keyed
+    for `attempt`."""
     unique = {line.sequence: line for line in sorted(logs, key=lambda line: line.sequence)}  # the last one wins
     if unique and not (min(unique) >= 0 and max(unique) <= MAX_SEQUENCE):
         raise ValueError(f"Log sequences must be within 0..{MAX_SEQUENCE}; got {min(unique)}..{max(unique)}.")
     rows: list[Entity] = []
     for page in _group([(seq, encode_line(line)) for seq, line in unique.items()]):
-        rows += _page_rows(execution_id, page)
+        rows += _page_rows(execution_id, page, attempt)
     return rows
 
 
@@ -95,11 +107,11 @@ def _group(encoded: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
     return pages
 
 
-def _page_rows(execution_id: str, page: list[tuple[int, str]]) -> list[Entity]:
+def _page_rows(execution_id: str, page: list[tuple[int, str]], attempt: int) -> list[Entity]:
     first, last = page[0][0], page[-1][0]
     pieces = split_utf16("[" + ",".join(text for _, text in page) + "]", PAGE_TEXT_UNITS)
     rows: list[Entity] = [
-        {"PartitionKey": execution_id, "RowKey": log_row_key(first, part), "Last": sequence_text(last)}
+        {"PartitionKey": execution_id, "RowKey": log_row_key(first, part, attempt), "Last": sequence_text(last)}
         | pack_text("Lines", piece)
         for part, piece in enumerate(pieces)
     ]
@@ -109,12 +121,13 @@ def _page_rows(execution_id: str, page: list[tuple[int, str]]) -> list[Entity]:
 
 def is_continuation(row: Entity) -> bool:
     """A row holding the rest of a page; written before its head when a write is not one atomic request."""
-    return str(row["RowKey"]).startswith(LOG_PREFIX) and parse_log_row_key(row["RowKey"])[1] > 0
+    key = str(row["RowKey"])
+    return is_log_row_key(key) and parse_log_row_key(key)[1] > 0
 
 
-def log_query(execution_id: str, after: int | None) -> tuple[str, dict[str, Any]]:
-    """Filter and parameters reading the pages that may hold lines after `after` (all pages when None)."""
-    parameters: dict[str, Any] = {"pk": execution_id, **prefix_range(LOG_PREFIX)}
+def log_query(execution_id: str, after: int | None, attempt: int = 1) -> tuple[str, dict[str, Any]]:
+    """Filter and parameters reading the pages of `attempt` that may hold lines after `after` (all when None)."""
+    parameters: dict[str, Any] = {"pk": execution_id, **prefix_range(log_prefix(attempt))}
     if after is None or after < 0:
         return RANGE_FILTER, parameters
     return AFTER_FILTER, {**parameters, "last": sequence_text(min(after, MAX_SEQUENCE))}
@@ -122,19 +135,87 @@ def log_query(execution_id: str, after: int | None) -> tuple[str, dict[str, Any]
 
 def unpack_log_pages(rows: Sequence[Entity], after: int | None = None) -> list[LogLine]:
     """Lines of the pages in `rows` (any order) with sequence > `after`, sorted; the later-written page wins."""
-    heads: list[Entity] = []
-    parts: dict[tuple[int, int], Entity] = {}
-    for row in rows:
+    collector = LineCollector(after)
+    for row in sorted(rows, key=lambda row: row["RowKey"]):
+        collector.add(row)
+    return collector.lines()
+
+
+async def collect_lines(
+    rows: AsyncIterable[Entity],
+    after: int | None = None,
+    keep: Callable[[LogLine], bool] | None = None,
+    limit: int | None = None,
+) -> list[LogLine]:
+    """The first `limit` lines (all when None) with sequence > `after` that `keep` accepts, from rows arriving in
+    RowKey order. Stops reading `rows` at the first page that cannot change the answer: a page starting after the
+    `limit`-th line found (pages are keyed by their first sequence, so it holds only later lines)."""
+    collector = LineCollector(after, keep)
+    async for row in rows:
+        first, part = parse_log_row_key(row["RowKey"])
+        if not part and limit is not None and collector.settled(limit, first):
+            break
+        collector.add(row)
+    return collector.lines(limit)
+
+
+class LineCollector:
+    """Decodes log pages one at a time as their rows arrive in RowKey order (a head, then its continuations)."""
+
+    def __init__(self, after: int | None = None, keep: Callable[[LogLine], bool] | None = None) -> None:
+        self._after = after
+        self._keep = keep or (lambda line: True)
+        self._lines: dict[int, tuple[tuple[datetime, str], LogLine]] = {}
+        self._kept = 0  # how many of `_lines` `keep` accepts
+        self._head: Entity | None = None
+        self._parts: dict[tuple[int, int], Entity] = {}
+
+    def add(self, row: Entity) -> None:
         first, part = parse_log_row_key(row["RowKey"])
         if part:
-            parts[(first, part)] = row
-        else:
-            heads.append(row)
-    lines: dict[int, LogLine] = {}
-    for head in sorted(heads, key=_written_order):
+            self._parts[(first, part)] = row
+            return
+        self._close_page()
+        self._head = row
+
+    def settled(self, limit: int, next_first: int) -> bool:
+        """True when no page starting at `next_first` or later can change the first `limit` kept lines."""
+        self._close_page()
+        if self._kept < limit:
+            return False
+        return next_first > self.lines(limit)[-1].sequence
+
+    def lines(self, limit: int | None = None) -> list[LogLine]:
+        """The kept lines so far, in sequence order, the first `limit` of them."""
+        self._close_page()
+        kept: list[LogLine] = []
+        for sequence in sorted(self._lines):
+            line = self._lines[sequence][1]
+            if self._keep(line):
+                kept.append(line)
+                if limit is not None and len(kept) >= limit:
+                    break
+        return kept
+
+    def _close_page(self) -> None:
+        if self._head is None:
+            return
+        head, parts = self._head, self._parts
+        self._head, self._parts = None, {}
+        order = _written_order(head)
         for line in _page_lines(head, parts):
-            lines[line.sequence] = line
-    return [lines[seq] for seq in sorted(lines) if after is None or seq > after]
+            self._put(order, line)
+
+    def _put(self, order: tuple[datetime, str], line: LogLine) -> None:
+        if self._after is not None and line.sequence <= self._after:
+            return
+        earlier = self._lines.get(line.sequence)
+        if earlier is not None:
+            if earlier[0] > order:
+                return  # the line of the page written later wins
+            self._kept -= self._keep(earlier[1])
+        self._lines[line.sequence] = (order, line)
+        self._kept += self._keep(line)
 
 
 def _written_order(head: Entity) -> tuple[datetime, str]:

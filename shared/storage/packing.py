@@ -37,6 +37,9 @@ INLINE_JSON_BYTES = 150_000  # a JSON value up to this size stays in the record 
 SPILL_PARTS_PER_ROW = 10  # 640,000 bytes per spilled row, about 853 KB as base64
 
 LOG_TRUNCATION_SUFFIX = "… [truncated: {n} more characters; the limit is {limit} characters per log line]"
+STEP_TRUNCATION_SUFFIX = (
+    "… [truncated: {n:,} of {total:,} characters cut; a step is stored with at most {limit:,} characters]"
+)
 TRUNCATION_SUFFIX = "… [truncated: {n} more characters; the limit is {limit} characters]"
 # Worst case of one record, in wire bytes: 3 JSON values x 200 KB + trigger and caller 2 x 48 KB + error message
 # 96 KB + names 2 x 6 KB = about 810 KB, so the entity created and the outcome merged later stay within both limits.

@@ -23,7 +23,7 @@ from shared.storage.packing import (
     pack_small_json,
     unpack_json,
 )
-from shared.storage.scalars import BY_ATTR, UPDATABLE, as_int, decode_scalars, encode_scalars
+from shared.storage.scalars import BY_ATTR, SCALARS, UPDATABLE, as_int, decode_scalars, encode_scalars
 
 Entity = dict[str, Any]
 
@@ -38,6 +38,10 @@ LIGHT_COLUMNS = [
     "DurationMs",
     "ErrorMessage",
 ]
+
+# What `get(..., light=True)` reads: the keys, the name and every scalar field, none of the JSON values (which may
+# be spilled to other rows): enough to check visibility, status, attempt and lease.
+SCALAR_COLUMNS = ["PartitionKey", "RowKey", "WorkflowName", "LogCount", *(scalar.prop for scalar in SCALARS)]
 
 
 def record_entity(record: ExecutionRecord) -> tuple[Entity, list[Entity]]:

@@ -20,7 +20,7 @@ def new_record(**changes: object) -> ExecutionRecord:
         caller={"user_id": "u1", "email": "ana@example.com", "name": "Ana"},
         input_data={"email": "ana@example.com", "license": "e5"},
         started_at=datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
-        attempt=2,
+        attempt=1,  # details rows are keyed by attempt: the storage tests read attempt 1 unless they say otherwise
     )
     return replace(record, **changes)
 

@@ -87,7 +87,7 @@ async def test_long_log_messages_round_trip_and_overlong_ones_say_they_were_cut(
     logs = [LogLine(i, "t", "INFO", "l", m) for i, m in enumerate((long, emoji, cjk, overlong))]
     record = await store.create(new_record())
     # When they are stored and read back
-    await store.append_logs(record.id, logs)
+    await store.append_logs(record.id, logs, attempt=1)
     got = [line.message for line in await store.get_logs(record.id)]
     # Then the first three are intact and the last is cut at the limit with an explicit suffix
     assert got[:3] == [long, emoji, cjk]
@@ -189,7 +189,7 @@ async def test_logs_flushed_while_running_and_at_finish_are_all_kept(store):
     # Given a running execution that flushed 150 lines
     created = await store.create(new_record())
     all_lines = lines(200)
-    flushed = await store.append_logs(created.id, all_lines[:150])
+    flushed = await store.append_logs(created.id, all_lines[:150], attempt=1)
     # When it finishes with the remaining 50, counting the flushed ones in log_count
     done = await store.finish(finished(replace(created, log_count=flushed)), all_lines[150:])
     # Then all 200 lines are read back in order and the count is 200
@@ -215,7 +215,7 @@ async def test_a_repeated_log_sequence_keeps_the_last_line(store):
     created = await store.create(new_record())
     first, second = LogLine(1, "t1", "INFO", "l", "first"), LogLine(1, "t2", "ERROR", "l", "second")
     # When they are written / Then the transaction is accepted and the later line is kept
-    await store.append_logs(created.id, [first, second])
+    await store.append_logs(created.id, [first, second], attempt=1)
     assert await store.get_logs(created.id) == [second]
 
 
@@ -224,7 +224,7 @@ async def test_get_logs_after_returns_only_later_lines_across_flushes(store):
     created = await store.create(new_record())
     all_lines = lines(1_300)
     for start, end in [(0, 120), (120, 900), (900, 1_200)]:
-        await store.append_logs(created.id, all_lines[start:end])
+        await store.append_logs(created.id, all_lines[start:end], attempt=1)
     await store.finish(finished(replace(created, log_count=1_200)), all_lines[1_200:])
     # When a tail reads after various points / Then it gets exactly the later lines, in order
     for after in (-1, 0, 119, 120, 500, 899, 1_250, 1_299, 5_000):
@@ -236,12 +236,12 @@ async def test_rewritten_pages_replace_earlier_ones_and_the_later_write_wins(sto
     # Given a first run that flushed 0-149 and finished with 150-199, with a 200,000-character line at 0
     created = await store.create(new_record())
     first = [LogLine(0, "t", "INFO", "l", "x" * 200_000), *lines(200)[1:]]
-    await store.append_logs(created.id, first[:150])
-    await store.append_logs(created.id, first[150:])
+    await store.append_logs(created.id, first[:150], attempt=1)
+    await store.append_logs(created.id, first[150:], attempt=1)
     # When a re-run of the same execution rewrites 0-99 (line 0 now short), then 100-249
     again = lines(250, message="again {i}")
-    await store.append_logs(created.id, again[:100])
-    await store.append_logs(created.id, again[100:])
+    await store.append_logs(created.id, again[:100], attempt=1)
+    await store.append_logs(created.id, again[100:], attempt=1)
     # Then each sequence is read once, from the later write; the long line's leftover row is ignored
     assert await store.get_logs(created.id) == again
     assert await store.get_logs(created.id, after=180) == again[181:]
@@ -256,7 +256,7 @@ async def test_pages_too_large_for_one_transaction_round_trip(storage_connection
         created = await store.create(new_record())
         counter.reset()
         # When they are flushed (continuation rows first, then the page heads) and read back
-        await store.append_logs(created.id, logs)
+        await store.append_logs(created.id, logs, attempt=1)
         writes = counter.reset()
         # Then they come back whole
         assert await store.get_logs(created.id) == logs

@@ -129,6 +129,24 @@ class StorageUnavailableError(StorageError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class FinishPendingError(StorageUnavailableError):
+    """The execution ran, but storage could not take its final state yet; this process keeps trying in the
+    background, so the record turns terminal once storage is back (read it by `execution_id`)."""
+
+    code = "finish_pending"
+
+    def __init__(self, execution_id: str, status: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(
+            f"Execution '{execution_id}' ran and ended {status}, but storage is unavailable, so its final state "
+            f"is not stored yet; it will be once storage is back. Read GET /api/workflows/executions/{execution_id} "
+            "later.",
+            retry_after_seconds=retry_after_seconds,
+            details={"execution_id": execution_id, "status": status, "retry_after_seconds": retry_after_seconds},
+        )
+        self.execution_id = execution_id
+        self.status = status
+
+
 class ExecutionAlreadyFinishedError(ConflictError):
     """A terminal state was already written for this execution; terminal states are never overwritten."""
 

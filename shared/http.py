@@ -123,7 +123,7 @@ def endpoint(handler: Handler, *, public: bool = False) -> Callable[[func.HttpRe
 
 def answer_error(req: func.HttpRequest, error: Exception) -> func.HttpResponse:
     """The response for an error a handler raised: storage trouble 503, Conduit's errors by the table, else 500."""
-    if is_storage_outage(error):
+    if is_storage_outage(error) and not isinstance(error, StorageUnavailableError):  # those carry no internals
         return error_response(storage_unavailable(req, error))
     if isinstance(error, ConduitError):
         return error_response(error)

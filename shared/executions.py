@@ -9,22 +9,37 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import ConflictError, ExecutionNotFoundError, StaleRecordError
+from shared.errors import ConflictError, ExecutionNotFoundError, FieldError, InputValidationError, StaleRecordError
 from shared.layers import CANCELLED_BY_USER
 from shared.models import Caller, ExecutionRecord, ExecutionResult, ExecutionStatus, LogLine, utc_now
 from shared.runtime import get_runtime
+from shared.storage.keys import MAX_ATTEMPT as MAX_ATTEMPT  # the highest `?attempt=` the API accepts
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _CANCEL_ATTEMPTS = 3
 
 
-async def get_execution(caller: Caller, execution_id: str) -> ExecutionRecord:
-    """The execution with this id in the caller's scope, or `ExecutionNotFoundError`."""
+async def get_execution(caller: Caller, execution_id: str, *, light: bool = False) -> ExecutionRecord:
+    """The execution with this id in the caller's scope, or `ExecutionNotFoundError`. `light` reads only its scalar
+    fields (status, attempt, lease, ...): enough to check that the caller may see it, without its input or output."""
     runtime = await get_runtime()
-    record = await runtime.store.get(caller.scope, execution_id)
+    record = await runtime.store.get(caller.scope, execution_id, light=light)
     if record is None:
         raise ExecutionNotFoundError(execution_id)
     return record
+
+
+async def visible_attempt(caller: Caller, execution_id: str, attempt: int | None) -> int:
+    """The attempt whose logs or steps to show: the latest unless one is asked for; 422 for one that never ran."""
+    record = await get_execution(caller, execution_id, light=True)
+    if attempt is None:
+        return record.attempt
+    if attempt > record.attempt:
+        raise InputValidationError(
+            [FieldError("attempt", f"must be between 1 and {record.attempt}, the attempts this execution has had")],
+            "Invalid query parameters",
+        )
+    return attempt
 
 
 async def list_executions(
@@ -46,7 +61,8 @@ async def list_executions(
 
 @dataclass(frozen=True)
 class LogQuery:
-    """Filters of `GET .../logs`: minimum level, step, errors only (or none), a page size, and `after` to tail."""
+    """Filters of `GET .../logs`: minimum level, step, errors only (or none), a page size, `after` to tail, and
+    the attempt (the latest when None)."""
 
     level: str | None = None
     step_name: str | None = None
@@ -54,6 +70,7 @@ class LogQuery:
     has_error: bool | None = None
     limit: int | None = None
     after: int | None = None
+    attempt: int | None = None
 
     def matches(self, line: LogLine) -> bool:
         severity = LEVELS.get(line.level.upper(), 20)
@@ -65,19 +82,26 @@ class LogQuery:
         )
 
 
-async def get_execution_logs(caller: Caller, execution_id: str, query: LogQuery | None = None) -> list[LogLine]:
-    """The log lines of a visible execution, in order, filtered."""
+async def get_execution_logs(
+    caller: Caller, execution_id: str, query: LogQuery | None = None
+) -> tuple[int, list[LogLine]]:
+    """The attempt shown and its log lines, in order, filtered; pages are read only until `limit` lines match."""
     query = query or LogQuery()
-    await get_execution(caller, execution_id)
+    attempt = await visible_attempt(caller, execution_id, query.attempt)
     runtime = await get_runtime()
-    lines = await runtime.store.get_logs(execution_id, after=query.after)
-    return [line for line in lines if query.matches(line)][: query.limit]
+    lines = await runtime.store.get_logs(
+        execution_id, after=query.after, attempt=attempt, keep=query.matches, limit=query.limit
+    )
+    return attempt, lines
 
 
-async def get_execution_steps(caller: Caller, execution_id: str) -> list[dict[str, Any]]:
-    await get_execution(caller, execution_id)
+async def get_execution_steps(
+    caller: Caller, execution_id: str, attempt: int | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """The attempt shown (the latest unless asked for) and its steps, in order."""
+    shown = await visible_attempt(caller, execution_id, attempt)
     runtime = await get_runtime()
-    return await runtime.store.get_steps(execution_id)
+    return shown, await runtime.store.get_steps(execution_id, attempt=shown)
 
 
 async def cancel_execution(caller: Caller, execution_id: str) -> ExecutionRecord:

@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.executions import (
     LEVELS,
+    MAX_ATTEMPT,
     LogQuery,
     cancel_execution,
     get_execution,
@@ -40,7 +41,8 @@ async def get_execution_by_id(req: func.HttpRequest, caller: Caller) -> func.Htt
 
 
 async def get_execution_log_lines(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    """Log lines in order: `?level=&step_name=&step_type=&has_error=&limit=&after=` (`after` tails a run)."""
+    """Log lines of the latest attempt in order: `?level=&step_name=&step_type=&has_error=&limit=&after=&attempt=`
+    (`after` tails a run, `attempt` shows an earlier attempt of a run that was taken over)."""
     params = QueryReader(req)
     query = LogQuery(
         level=params.choice("level", set(LEVELS), case_insensitive=True),
@@ -49,17 +51,22 @@ async def get_execution_log_lines(req: func.HttpRequest, caller: Caller) -> func
         has_error=params.boolean("has_error"),
         limit=params.integer("limit", None, 1, 1000),
         after=params.integer("after", None, 0, 10**9),
+        attempt=params.integer("attempt", None, 1, MAX_ATTEMPT),
     )
     params.check()
-    lines = await get_execution_logs(caller, req.route_params["execution_id"], query)
+    attempt, lines = await get_execution_logs(caller, req.route_params["execution_id"], query)
     last = lines[-1].sequence if lines else query.after
-    return json_response({"items": [line.to_dict() for line in lines], "last_sequence": last})
+    return json_response({"items": [line.to_dict() for line in lines], "last_sequence": last, "attempt": attempt})
 
 
 async def get_execution_step_records(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
-    """Steps from `context.step(...)` and every `context.http` call, in the order they started."""
-    steps = await get_execution_steps(caller, req.route_params["execution_id"])
-    return json_response({"items": steps})
+    """Steps from `context.step(...)` and every `context.http` call, in the order they started: those of the latest
+    attempt, or of `?attempt=N`."""
+    params = QueryReader(req)
+    wanted = params.integer("attempt", None, 1, MAX_ATTEMPT)
+    params.check()
+    attempt, steps = await get_execution_steps(caller, req.route_params["execution_id"], wanted)
+    return json_response({"items": steps, "attempt": attempt})
 
 
 async def cancel_execution_by_id(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:

@@ -68,8 +68,9 @@ async def drain(timeout: float) -> bool:
     if mine:
         await asyncio.wait(mine, timeout=timeout)
     left = [task for task in mine if not task.done()]
-    for task in left:
-        log.error("final write still pending at shutdown: %s", task.get_name())
+    if left:
+        log.error("%d final write(s) still pending, lost when this process stops (clean-up finishes them after "
+                  "their deadline): %s", len(left), "; ".join(p.describe() for p in pending()))
     return not left
 
 

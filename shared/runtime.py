@@ -12,7 +12,7 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 
-from shared import supervision
+from shared import finisher, supervision
 from shared.discovery import DiscoveryReport, discover
 from shared.engine import Engine
 from shared.queueing import ExecutionQueue
@@ -34,6 +34,7 @@ class Runtime:
     watchdog: LoopWatchdog | None = field(default=None, repr=False)
 
     async def close(self) -> None:
+        await finisher.drain(_PENDING_WRITES_SECONDS)  # final writes waiting for storage get a last chance
         if self.watchdog is not None:
             self.watchdog.stop()
         await asyncio.to_thread(supervision.stop_all)  # the supervisor starts again with the next execution
@@ -42,6 +43,7 @@ class Runtime:
         await self.store.close()
 
 
+_PENDING_WRITES_SECONDS = 5.0
 _discovery_lock = threading.Lock()
 _discovered: tuple[FunctionRegistry, DiscoveryReport] | None = None
 _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()

@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from shared.models import utc_now
-from shared.storage.transient import FIRST_DELAY_SECONDS, is_transient
+from shared.outage import is_storage_outage
+from shared.retrying import FIRST_DELAY_SECONDS
 
 log = logging.getLogger("conduit.finisher")
 
@@ -97,7 +98,7 @@ async def _try(pending: PendingFinish, attempts: Sequence[Attempt]) -> bool:
         try:
             await attempt()
         except Exception as error:
-            if is_transient(error):
+            if is_storage_outage(error):
                 return False  # storage is still away: wait, then start again from the preferred write
             log.warning("pending final write of %s cannot be stored that way (%s: %s)", pending.execution_id,
                         type(error).__name__, error)

@@ -34,7 +34,8 @@ from shared.errors import (
 )
 from shared.leases import WORKER_ID
 from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus, utc_now
-from shared.storage.transient import is_transient, retrying
+from shared.outage import is_storage_outage, retry_after_seconds
+from shared.retrying import retrying
 
 if TYPE_CHECKING:
     from shared.engine import Invocation
@@ -78,7 +79,7 @@ async def finish(store: ExecutionStore, invocation: Invocation, result: Executio
     try:
         return await settle(store, invocation, result, write_full)
     except Exception as error:
-        if not is_transient(error):
+        if not is_storage_outage(error):
             return await _fall_back(store, invocation, result, error, FinishSettings.from_env())
         settings = FinishSettings.from_env()
     try:
@@ -106,7 +107,7 @@ async def _fall_back(
                 lambda: settle(store, invocation, failed, write_minimal)]
     finisher.hand_over(execution_id, result.status.value, attempts, _give_up_after(invocation.record, settings),
                        settings.backoff_cap_seconds)
-    raise FinishPendingError(execution_id, result.status.value) from error
+    raise FinishPendingError(execution_id, result.status.value, retry_after_seconds=retry_after_seconds()) from error
 
 
 def _give_up_after(record: ExecutionRecord | None, settings: FinishSettings) -> float:
@@ -181,7 +182,7 @@ def persistence_failed(result: ExecutionResult, error: BaseException) -> Executi
 
 def _reason(error: BaseException) -> str:
     """What went wrong, without storage's internal detail (account URLs, request ids)."""
-    if is_transient(error):
+    if is_storage_outage(error):
         return f"storage kept failing: {type(error.__cause__ or error).__name__}"
     text = str(error) if isinstance(error, (ValueError, PayloadTooLargeError)) else type(error).__name__
     return text[:500]

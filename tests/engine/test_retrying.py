@@ -8,7 +8,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ServiceRequestError
 
 from shared.errors import StaleRecordError, StorageError
-from shared.storage.transient import is_transient, retrying
+from shared.outage import is_storage_outage
+from shared.retrying import retrying
 
 
 def wrapped(cause: Exception) -> StorageError:
@@ -41,7 +42,7 @@ def status_error(status: int, kind: type[HttpResponseError] = HttpResponseError)
     ids=["dropped", "503", "500", "429", "timeout", "400", "413", "412", "stale", "value"],
 )
 def test_transient_means_storage_may_answer_differently_later(error, transient):
-    assert is_transient(error) is transient
+    assert is_storage_outage(error) is transient
 
 
 async def test_retrying_stops_at_the_first_permanent_failure_and_within_its_budget():

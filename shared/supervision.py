@@ -277,7 +277,7 @@ class Supervisor:
         if not lines:
             return
         try:
-            await self._timed(self._store.append_logs(watch.execution_id, lines))
+            await self._timed(self._store.append_logs(watch.execution_id, lines, attempt=watch.record.attempt))
         except _STORAGE_ERRORS as error:
             _failed(watch, "flush", error)
             return

@@ -79,7 +79,7 @@ class Observer:
 
     async def look(self, table: TableClient) -> None:
         started = datetime.now(UTC)
-        query = "Timestamp ge @since" if self._since else "RowKey ne ''"
+        query = "Timestamp ge @since and RowKey lt '~'" if self._since else "RowKey lt '~'"  # not idempotency rows
         parameters = {"since": self._since - _MARGIN} if self._since else {}
         now = time.time()
         rows = [row async for row in table.query_entities(query, parameters=parameters, select=COLUMNS)]

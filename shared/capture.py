@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import io
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -21,55 +22,95 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from shared.models import LogLine
+from shared.log_levels import DEFAULT_LEVEL, debug_opt_in, level_number, stores
+from shared.models import LOG_LEVELS, ExecutionRequest, LogLine
+from shared.partial_lines import PartialLine, cut_line
 
-MAX_LOG_LINES = 100_000
-# httpx logs each request with its full URL (query strings can hold secrets); context.http records calls as steps.
+MAX_LOG_LINES = int(os.environ.get("CONDUIT_MAX_LOG_LINES", "100000"))
+# 16 MiB of text: 100,000 lines of about 170 characters, so the line and byte limits meet for ordinary logs, and a
+# Consumption instance (1.5 GB) survives dozens of sync executions each printing to the limit at once.
+MAX_LOG_BYTES = int(os.environ.get("CONDUIT_MAX_LOG_BYTES", str(16 * 1024 * 1024)))
+# Set to WARNING for the whole process: they log each request (headers, URLs with query strings) at INFO.
 _QUIET_LOGGERS = ("azure", "httpx", "httpcore", "hpack", "urllib3", "asyncio", "aiohttp.access", "aiohttp.client")
 _formatter = logging.Formatter()
+_LEVEL_NUMBERS = {name: level_number(name) for name in LOG_LEVELS}
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class LogCapture:
-    """The log lines of one execution, in the order they were produced; safe to feed from many threads."""
+    """The log lines of one execution, in the order they were produced; safe to feed from many threads.
 
-    def __init__(self, max_lines: int = MAX_LOG_LINES) -> None:
-        self.lines: list[LogLine] = []
-        self.dropped = 0
-        self._max_lines = max_lines
-        self._lock = threading.Lock()
-        self._partial: dict[str, str] = {}
-        self._closed = False
+    Bounded twice: MAX_LOG_LINES lines and MAX_LOG_BYTES bytes (UTF-8) of message text per execution. Past either,
+    later lines are counted, not kept, and `close()` adds a WARNING saying how many lines and bytes were left out.
+    Sequences run 1, 2, 3, ... without gaps. With `keep_flushed=False` (a queued execution, whose result nobody
+    reads), lines written to storage while it runs (`mark_flushed`) leave memory; otherwise they stay, for the
+    result (a sync HTTP call answers with its logs).
+    """
+
+    __slots__ = (
+        "_bytes", "_closed", "_full", "_lines", "_lock", "_max_bytes", "_max_lines", "_partial", "_released",
+        "dropped", "dropped_bytes", "flushed", "keep_flushed", "level", "own_loggers",
+    )
+
+    def __init__(
+        self,
+        level: int = logging.INFO,
+        own_loggers: tuple[str, ...] = (),
+        *,
+        keep_flushed: bool = True,
+        max_lines: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        self.level = level
+        self.own_loggers = own_loggers
+        self.keep_flushed = keep_flushed
         self.flushed = 0  # lines already written to storage while the execution ran
+        self.dropped = 0
+        self.dropped_bytes = 0
+        self._max_lines = MAX_LOG_LINES if max_lines is None else max_lines
+        self._max_bytes = MAX_LOG_BYTES if max_bytes is None else max_bytes
+        self._lines: list[LogLine] = []
+        self._released = 0  # lines flushed and let go: the first `_released` sequences
+        self._bytes = 0
+        self._full = False
+        self._closed = False
+        self._partial: dict[str, PartialLine] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        """Lines stored so far (the last sequence)."""
+        return self._released + len(self._lines)
+
+    @property
+    def held(self) -> int:
+        """Lines held in memory."""
+        return len(self._lines)
 
     def pending(self) -> list[LogLine]:
         """Complete lines not yet flushed to storage (a running execution's logs are flushed as it goes)."""
         with self._lock:
-            return self.lines[self.flushed :]
+            return self._lines[self.flushed - self._released :]
 
     def mark_flushed(self, count: int) -> None:
+        """`count` more of the pending lines are in storage; without `keep_flushed` they leave memory."""
         with self._lock:
-            self.flushed += count
+            self.flushed = min(self.flushed + count, self.count)
+            if not self.keep_flushed:
+                del self._lines[: self.flushed - self._released]
+                self._released = self.flushed
+
+    def accepts(self, record: logging.LogRecord) -> bool:
+        return stores(record.levelno, record.name, self.level, self.own_loggers)
 
     def add(self, level: str, logger: str, message: str, created: float | None = None) -> None:
         stamp = datetime.fromtimestamp(created, UTC) if created else datetime.now(UTC)
-        step = current_step.get()
+        message = cut_line(message)
         with self._lock:
-            if self._closed:
-                return
-            if len(self.lines) >= self._max_lines:
-                self.dropped += 1
-                return
-            self.lines.append(
-                LogLine(
-                    sequence=len(self.lines) + 1,
-                    timestamp=stamp.isoformat().replace("+00:00", "Z"),
-                    level=level,
-                    logger=logger,
-                    message=message,
-                    step_name=step[0] if step else None,
-                    step_type=step[1] if step else None,
-                )
-            )
+            self._store(level, logger, message, stamp)
 
     def add_record(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -80,29 +121,59 @@ class LogCapture:
     def write(self, stream: str, text: str) -> None:
         """Printed text becomes one line per newline; a partial line waits for the rest of it."""
         with self._lock:
-            pending = self._partial.pop(stream, "") + text
-            *complete, rest = pending.split("\n")
-            if rest:
-                self._partial[stream] = rest
-        for line in complete:
-            self.add(_STREAM_LEVEL[stream], stream, line)
+            if self._closed:
+                return
+            partial = self._partial.get(stream)
+            if partial is None:
+                partial = self._partial[stream] = PartialLine()
+            for line in partial.feed(text):
+                self._store(_STREAM_LEVEL[stream], stream, line, datetime.now(UTC))
 
     def close(self) -> list[LogLine]:
-        """Flush partial printed lines, note any dropped lines, and stop accepting more."""
-        for stream, rest in list(self._partial.items()):
-            self._partial.pop(stream, None)
-            self.add(_STREAM_LEVEL[stream], stream, rest)
-        if self.dropped:
-            with self._lock:
-                self._max_lines += 1
-            self.add(
-                "WARNING",
-                "conduit.engine",
-                f"{self.dropped} more log lines were not stored: the limit is {MAX_LOG_LINES:,} lines per execution.",
-            )
+        """Store partial printed lines, note any lines left out, stop accepting more; return the lines held."""
         with self._lock:
-            self._closed = True
-        return self.lines
+            if not self._closed:
+                for stream, partial in self._partial.items():
+                    if partial:
+                        self._store(_STREAM_LEVEL[stream], stream, partial.take(), datetime.now(UTC))
+                self._partial.clear()
+                if self.dropped:
+                    self._append("WARNING", "conduit.engine", self._dropped_note(), datetime.now(UTC))
+                self._closed = True
+            return list(self._lines)
+
+    def _store(self, level: str, logger: str, message: str, stamp: datetime) -> None:
+        """Keep one line if it fits the limits; the caller holds the lock."""
+        if self._closed:
+            return
+        size = _utf8_size(message)
+        if self._full or self.count >= self._max_lines or self._bytes + size > self._max_bytes:
+            self._full = True  # later lines are left out too, even small ones: what is stored has no holes
+            self.dropped += 1
+            self.dropped_bytes += size
+            return
+        self._bytes += size
+        self._append(level, logger, message, stamp)
+
+    def _append(self, level: str, logger: str, message: str, stamp: datetime) -> None:
+        step = current_step.get()
+        self._lines.append(
+            LogLine(
+                sequence=self.count + 1,
+                timestamp=stamp.isoformat().replace("+00:00", "Z"),
+                level=level,
+                logger=logger,
+                message=message,
+                step_name=step[0] if step else None,
+                step_type=step[1] if step else None,
+            )
+        )
+
+    def _dropped_note(self) -> str:
+        return (
+            f"{self.dropped:,} more log lines ({self.dropped_bytes:,} bytes) were not stored: the limit is "
+            f"{self._max_lines:,} lines and {self._max_bytes:,} bytes of text per execution."
+        )
 
 
 _STREAM_LEVEL = {"stdout": "INFO", "stderr": "ERROR"}
@@ -114,19 +185,41 @@ current_step: ContextVar[tuple[str, str] | None] = ContextVar("conduit_current_s
 def capturing(capture: LogCapture) -> Iterator[LogCapture]:
     """Attribute every line produced in this context (and the tasks and threads it starts) to `capture`."""
     install()
+    debug = capture.level < logging.INFO and capture.own_loggers
+    if debug:
+        debug_opt_in.lower(capture.own_loggers, keep=_handler)
     token = _active.set(capture)
     try:
         yield capture
     finally:
         _active.reset(token)
+        if debug:
+            debug_opt_in.restore(capture.own_loggers)
+
+
+def capture_for(request: ExecutionRequest, name: str, *, module: str, declared: str = DEFAULT_LEVEL) -> LogCapture:
+    """One execution's capture: at the level an admin asked for with the request, else the function's own.
+
+    Below INFO its own loggers are `context.logger` (`workflow.<name>`) and its module's (`logging.getLogger(
+    __name__)`, and their children): only they may store DEBUG lines, see `shared.log_levels`.
+    """
+    level = _LEVEL_NUMBERS[request.log_level or declared]
+    if level >= logging.INFO:
+        return LogCapture(level)
+    return LogCapture(level, (f"workflow.{name}", module))
+
+
+def current_capture() -> LogCapture | None:
+    """The capture of the execution this code runs in, if any."""
+    return _active.get()
 
 
 class _RoutingHandler(logging.Handler):
-    """Hands each record to the capture of the execution it was logged in, if any."""
+    """Hands each record to the capture of the execution it was logged in, if that execution stores it."""
 
     def emit(self, record: logging.LogRecord) -> None:
         capture = _active.get()
-        if capture is not None:
+        if capture is not None and capture.accepts(record):
             capture.add_record(record)
 
 
@@ -171,8 +264,8 @@ def install() -> None:
             return
         root = logging.getLogger()
         root.addHandler(_handler)
-        if root.level > logging.DEBUG or root.level == logging.NOTSET:
-            root.setLevel(logging.DEBUG)
+        if root.level > logging.INFO:  # Python's default WARNING would make no INFO records; Azure's worker uses INFO
+            root.setLevel(logging.INFO)
         for name in _QUIET_LOGGERS:
             if logging.getLogger(name).level == logging.NOTSET:
                 logging.getLogger(name).setLevel(logging.WARNING)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from shared.errors import RegistrationError
+from shared.models import LOG_LEVELS
 from shared.registry import (
     PARAM_TYPES,
     FunctionMetadata,
@@ -82,14 +83,20 @@ def workflow(
     public_endpoint: bool = False,
     retry_policy: dict[str, Any] | None = None,
     schedule: str | None = None,
+    log_level: str = "INFO",
 ) -> Callable[[F], F]:
-    """Register a function as a workflow. `execution_mode` defaults to sync for endpoints, async otherwise."""
+    """Register a function as a workflow. `execution_mode` defaults to sync for endpoints, async otherwise.
+
+    `log_level` is the lowest level its executions store: INFO by default; DEBUG stores the DEBUG lines of
+    `context.logger` and of the function's module's logger (never third-party libraries' DEBUG output).
+    """
 
     def decorate(function: F) -> F:
         where = f"@workflow on {function.__name__}"
         mode = execution_mode or ("sync" if endpoint_enabled else "async")
         _check_choice(where, "execution_mode", mode, ("sync", "async"))
         _check_timeout(where, timeout_seconds)
+        level = _checked_level(where, log_level)
         methods = tuple(m.upper() for m in allowed_methods)
         for method in methods:
             _check_choice(where, "allowed_methods", method, sorted(HTTP_METHODS))
@@ -106,6 +113,7 @@ def workflow(
                 public_endpoint=public_endpoint,
                 retry_policy=retry_policy,
                 schedule=schedule,
+                log_level=level,
             ),
         )
 
@@ -119,19 +127,25 @@ def data_provider(
     category: str = "General",
     cache_ttl_seconds: int = 300,
     timeout_seconds: int = 1800,
+    log_level: str = "INFO",
 ) -> Callable[[F], F]:
-    """Register a function as a data provider: it returns options (`[{"label", "value"}]`) for form fields."""
+    """Register a function as a data provider: it returns options (`[{"label", "value"}]`) for form fields.
+
+    `log_level` as for `@workflow`.
+    """
 
     def decorate(function: F) -> F:
         where = f"@data_provider on {function.__name__}"
         if not isinstance(cache_ttl_seconds, int) or cache_ttl_seconds < 0:
             raise RegistrationError(f"{where}: cache_ttl_seconds must be a whole number of seconds >= 0.")
         _check_timeout(where, timeout_seconds)
+        level = _checked_level(where, log_level)
         metadata = _base_metadata(function, name, description, category, {"data_provider"})
         return _register(
             function,
             FunctionMetadata(
-                **metadata, execution_mode="sync", timeout_seconds=timeout_seconds, cache_ttl_seconds=cache_ttl_seconds
+                **metadata, execution_mode="sync", timeout_seconds=timeout_seconds,
+                cache_ttl_seconds=cache_ttl_seconds, log_level=level,
             ),
         )
 
@@ -165,6 +179,12 @@ def _check_timeout(where: str, timeout_seconds: int) -> None:
             f"{where}: timeout_seconds must be a whole number from {MIN_TIMEOUT} to {MAX_TIMEOUT}, "
             f"got {timeout_seconds!r}."
         )
+
+
+def _checked_level(where: str, log_level: str) -> str:
+    level = log_level.upper() if isinstance(log_level, str) else log_level
+    _check_choice(where, "log_level", level, LOG_LEVELS)
+    return level
 
 
 def _check_choice(where: str, field_name: str, value: str, choices: Iterable[str]) -> None:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from shared.capture import LogCapture
+from shared.capture import LogCapture, capture_for
 from shared.context import ExecutionContext
 from shared.errors import InputValidationError, WorkflowNotFoundError
 from shared.layers import captured, classified, timed
@@ -107,6 +107,7 @@ class Engine:
             await self.store.finish(replace(failed, log_count=0), logs=[], steps=[])
             return None
         invocation.record = record
+        invocation.capture.keep_flushed = False  # nobody reads a queued run's result: flushed lines leave memory
         invocation.started_at = record.started_at or invocation.started_at
         invocation.context.steps.attempt = record.attempt
         return await self.run(invocation)
@@ -119,13 +120,15 @@ class Engine:
             name = request.name or "script"
             context = self._context(request, scope, name)
             namespace = namespace_for(script, {"context": context, **request.parameters})
-            return self._invocation(request, context, name, SCRIPT_TIMEOUT_SECONDS, script=script, ns=namespace)
+            capture = capture_for(request, name, module="__main__")
+            return self._invocation(request, context, name, SCRIPT_TIMEOUT_SECONDS, capture, script, namespace)
         metadata = self.registry.get(request.name or "")
         if metadata is None:
             raise WorkflowNotFoundError(request.name or "")
         arguments = validate_parameters(metadata, request.parameters)
         context = self._context(request, scope, metadata.name)
-        invocation = self._invocation(request, context, metadata.name, metadata.timeout_seconds)
+        capture = capture_for(request, metadata.name, module=metadata.function.__module__, declared=metadata.log_level)
+        invocation = self._invocation(request, context, metadata.name, metadata.timeout_seconds, capture)
         invocation.metadata, invocation.arguments = metadata, arguments
         return invocation
 
@@ -144,13 +147,14 @@ class Engine:
         context: ExecutionContext,
         name: str,
         timeout: float,
+        capture: LogCapture,
         script: Script | None = None,
         ns: dict[str, Any] | None = None,
     ) -> Invocation:
         return Invocation(
             request=request,
             context=context,
-            capture=LogCapture(),
+            capture=capture,
             timeout_seconds=timeout,
             function_name=name,
             script=script,

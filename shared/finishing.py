@@ -148,17 +148,18 @@ async def settle(
 async def write_full(store: ExecutionStore, invocation: Invocation, result: ExecutionResult) -> ExecutionResult:
     """The terminal state with the log lines not flushed while it ran, and the steps; a result too large to store
     becomes `Failed` / `ResultTooLarge`."""
-    flushed = invocation.capture.flushed
+    # The capture's pending lines, not result.logs[flushed:]: a queued run's flushed lines have left result.logs.
+    flushed, unflushed = invocation.capture.flushed, invocation.capture.pending()
     assert invocation.record is not None
     record = replace(invocation.record, log_count=flushed)
     try:
-        await store.finish(final_record(record, result), result.logs[flushed:], result.steps)
+        await store.finish(final_record(record, result), unflushed, result.steps)
     except PayloadTooLargeError as exc:
         if not (isinstance(exc.details, dict) and exc.details.get("field") in _RESULT_FIELDS):
             raise
         result = replace(result, status=ExecutionStatus.FAILED, result=None, variables=None,
                          error_type="ResultTooLarge", error_message=exc.message)
-        await store.finish(final_record(record, result), result.logs[flushed:], result.steps)
+        await store.finish(final_record(record, result), unflushed, result.steps)
     return result
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 GLOBAL_SCOPE = "GLOBAL"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ExecutionStatus(StrEnum):
@@ -59,7 +60,7 @@ class Caller:
 SYSTEM_CALLER = Caller(user_id="system", name="Conduit", is_platform_admin=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogLine:
     """One captured log record or printed line of an execution."""
 
@@ -142,6 +143,13 @@ class ExecutionRequest:
     @property
     def effective_scope(self) -> str:
         return self.scope or self.caller.scope
+
+    @property
+    def log_level(self) -> str | None:
+        """The log level an admin asked for with this request, if any. It lives in the trigger, which is stored
+        with the record, so that a queued execution runs with it too."""
+        level = self.trigger.get("log_level") if isinstance(self.trigger, dict) else None
+        return level if level in LOG_LEVELS else None
 
 
 @dataclass

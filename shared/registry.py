@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,7 @@ class FunctionMetadata:
     source: Source | None = None
     retry_policy: dict[str, Any] | None = field(default=None, compare=False)
     schedule: str | None = None
+    log_level: str = "INFO"  # the lowest level its executions store; DEBUG is an opt-in (see shared.log_levels)
 
     @property
     def is_workflow(self) -> bool:
@@ -84,6 +86,7 @@ class FunctionMetadata:
             "timeout_seconds": self.timeout_seconds,
             "endpoint_enabled": self.endpoint_enabled,
             "schedule": self.schedule,
+            "log_level": self.log_level,
             "source": self.source,
             "parameters": [p.to_api() for p in self.parameters],
         }
@@ -107,7 +110,9 @@ def merge(existing: FunctionMetadata, new: FunctionMetadata) -> FunctionMetadata
     merged = replace(workflow, tags=existing.tags | new.tags)
     if other.is_data_provider:
         merged = replace(merged, **{name: getattr(other, name) for name in _DATA_PROVIDER_FIELDS})
-    return replace(merged, description=workflow.description or other.description)
+    # DEBUG asked for by either decorator holds for the function: the more verbose level wins.
+    log_level = min(workflow.log_level, other.log_level, key=logging.getLevelNamesMapping().__getitem__)
+    return replace(merged, description=workflow.description or other.description, log_level=log_level)
 
 
 class FunctionRegistry:

@@ -172,3 +172,40 @@ def test_undeclared_signature_arguments_are_inferred(registry: FunctionRegistry)
         ("b", "bool", True),
         ("c", "string", False),
     ]
+
+
+def test_log_level_defaults_to_info_and_accepts_any_case(registry: FunctionRegistry) -> None:
+    with use_registry(registry):
+
+        @workflow(name="quiet")
+        async def quiet() -> None: ...
+
+        @workflow(name="verbose", log_level="debug")
+        async def verbose() -> None: ...
+
+        @data_provider(name="verbose_options", log_level="DEBUG")
+        def verbose_options() -> list: return []
+
+    levels = {name: registry.get(name).log_level for name in ("quiet", "verbose", "verbose_options")}  # type: ignore
+    assert levels == {"quiet": "INFO", "verbose": "DEBUG", "verbose_options": "DEBUG"}
+
+
+@pytest.mark.parametrize("decorator", [workflow, data_provider])
+def test_unknown_log_level_names_the_function_and_the_levels(registry: FunctionRegistry, decorator) -> None:
+    with use_registry(registry), pytest.raises(RegistrationError) as caught:
+
+        @decorator(name="chatty", log_level="VERBOSE")
+        async def chatty() -> None: ...
+
+    expected = "on chatty: log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'VERBOSE'"
+    assert expected in str(caught.value)
+
+
+def test_debug_on_either_decorator_holds_for_a_function_with_both(registry: FunctionRegistry) -> None:
+    with use_registry(registry):
+
+        @workflow(name="both")
+        @data_provider(name="both", log_level="DEBUG")
+        async def both() -> list: return []
+
+    assert registry.get("both").log_level == "DEBUG"  # type: ignore[union-attr]

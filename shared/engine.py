@@ -6,30 +6,34 @@ script that does not compile) and then runs a pipeline of small layers, each wra
     persisted -> captured -> classified -> timed -> call the user function
 
 `persisted` writes the record before and after, `captured` attributes log lines and binds the context,
-`classified` turns a return value or an exception into a status, `timed` enforces `timeout_seconds`. Once the
-pipeline runs, `execute` never raises for anything the user code did.
+`classified` turns a return value or an exception into a status, `timed` (shared.deadline) runs the user call as a
+task of its own and ends the execution at its deadline or on a cancel request, whether the user code cooperates or
+not. Once the pipeline runs, `execute` never raises for anything the user code did, `SystemExit` included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from shared import recycling
 from shared.capture import LogCapture, capture_for
 from shared.context import ExecutionContext
+from shared.deadline import CANCEL, Deadline, timed
 from shared.errors import InputValidationError, WorkflowNotFoundError
-from shared.layers import captured, classified, timed
+from shared.layers import captured, classified
 from shared.models import Caller, ExecutionRecord, ExecutionRequest, ExecutionResult, ExecutionStatus, utc_now
 from shared.persistence import persisted
 from shared.registry import FunctionMetadata, FunctionRegistry, get_registry
 from shared.scripts import Script, compile_script, namespace_for
 from shared.signature import call_shape
 from shared.supervision import supervised
+from shared.threads import SyncRunner, ThreadCall
 from shared.validation import validate_parameters
 
 if TYPE_CHECKING:
@@ -55,13 +59,17 @@ class Invocation:
     started_clock: float = 0.0
     record: ExecutionRecord | None = None
     cancel_requested: bool = False
-    cancel_task: asyncio.Future[Any] | None = None  # stand-in: what request_cancel stops, set by `supervised`
+    deadline: Deadline | None = None
+    thread_call: ThreadCall | None = None
 
     def request_cancel(self) -> None:
-        """Stop this run on a cancel request. Call on the loop's thread (other threads: call_soon_threadsafe)."""
+        """Stop this execution: it ends `Cancelled` now, whether its code cooperates or not.
+
+        Call it on the event loop's thread; from another thread use `loop.call_soon_threadsafe(inv.request_cancel)`.
+        """
         self.cancel_requested = True
-        if self.cancel_task is not None:
-            self.cancel_task.cancel()
+        if self.deadline is not None:
+            self.deadline.fire(CANCEL)
 
 
 Pipeline = Callable[[Invocation], Awaitable[ExecutionResult]]
@@ -79,8 +87,7 @@ class Engine:
     ) -> None:
         self.registry = registry if registry is not None else get_registry()
         self.store = store
-        workers = sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64"))
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conduit-user")
+        self.threads = SyncRunner(sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64")))
         store_of = lambda: self.store  # noqa: E731 - the store may be attached after construction
         self._pipeline: Pipeline = persisted(store_of, supervised(store_of, captured(classified(timed(self._call)))))
 
@@ -89,8 +96,20 @@ class Engine:
         return await self.run(self.prepare(request))
 
     async def run(self, invocation: Invocation) -> ExecutionResult:
-        """Run a prepared invocation through the pipeline; never raises for anything the user code did."""
-        return await self._pipeline(invocation)
+        """Run a prepared invocation through the pipeline; never raises for anything the user code did.
+
+        A host that is recycling (shared.recycling) starts no new execution: `HostRecyclingError` (503)."""
+        if not recycling.accepting_work():
+            raise recycling.refuse()
+        return await self._run(invocation)
+
+    async def _run(self, invocation: Invocation) -> ExecutionResult:
+        recycler = recycling.current()
+        recycler.in_flight += 1
+        try:
+            return await self._pipeline(invocation)
+        finally:
+            recycler.in_flight -= 1
 
     async def run_claimed(self, record: ExecutionRecord) -> ExecutionResult | None:
         """Run a queued execution whose record a worker has claimed (Running, leased to this worker).
@@ -110,7 +129,7 @@ class Engine:
         invocation.capture.keep_flushed = False  # nobody reads a queued run's result: flushed lines leave memory
         invocation.started_at = record.started_at or invocation.started_at
         invocation.context.steps.attempt = record.attempt
-        return await self.run(invocation)
+        return await self._run(invocation)  # claimed: it runs even if the host started recycling meanwhile
 
     def prepare(self, request: ExecutionRequest) -> Invocation:
         """Resolve what to run and validate its input."""
@@ -174,8 +193,7 @@ class Engine:
         args = (invocation.context,) if shape.takes_context else ()
         if shape.is_async:
             return await function(*args, **kwargs)
-        loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
+        outcome = await self.threads.run(invocation, lambda: function(*args, **kwargs))
         if asyncio.iscoroutine(outcome):  # a sync wrapper that returned a coroutine
             return await outcome
         return outcome
@@ -188,11 +206,11 @@ class Engine:
         if script.is_async:
             await run_async(script, namespace)
         else:
-            await asyncio.get_running_loop().run_in_executor(self.executor, run_sync, script, namespace)
+            await self.threads.run(invocation, functools.partial(run_sync, script, namespace))
         return namespace
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.threads.close()
 
 
 def request_from_record(record: ExecutionRecord) -> ExecutionRequest:

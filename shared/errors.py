@@ -181,3 +181,23 @@ class BadMessageError(ConduitError):
     """A queue message that is not an execution reference; it can never succeed."""
 
     code = "bad_message"
+
+
+class CapacityExceededError(ConduitError):
+    """Every worker thread for sync user code is busy; a new sync execution fails at once instead of queueing."""
+
+    code = "capacity_exceeded"
+
+
+class UnavailableError(ConduitError):
+    """Conduit cannot take this request right now; the caller should try again after `retry_after` seconds."""
+
+    code = "unavailable"
+    retry_after = 5
+
+
+class HostRecyclingError(UnavailableError):
+    """This host is being replaced (too much abandoned work) and takes no new work; another host or its
+    replacement will."""
+
+    code = "host_recycling"

@@ -1,4 +1,7 @@
-"""The engine's layers. Each takes the next step and returns a step that does one more thing around it."""
+"""The engine's layers. Each takes the next step and returns a step that does one more thing around it.
+
+The deadline layer (`timed`) has a module of its own: `shared.deadline`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from shared.capture import capturing
 from shared.context import bind_context, unbind_context
-from shared.errors import UserError
+from shared.deadline import (
+    CANCELLED_BY_USER,
+    ExecutionCancelled,
+    ExecutionTimedOut,
+    UserBaseException,
+)
+from shared.errors import CapacityExceededError, UserError
 from shared.models import ExecutionResult, ExecutionStatus, utc_now
 from shared.scripts import script_outcome
 from shared.serialization import check_json
@@ -22,13 +31,6 @@ if TYPE_CHECKING:
     from shared.engine import Invocation
 
 log = logging.getLogger("conduit.engine")
-
-
-CANCELLED_BY_USER = "Execution cancelled by user"
-
-
-class ExecutionTimedOut(Exception):
-    """Raised inside the pipeline when `timeout_seconds` ran out."""
 
 
 @dataclass
@@ -42,21 +44,6 @@ class Outcome:
     error_type: str | None = None
 
 
-def timed(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invocation], Awaitable[Any]]:
-    """Enforce the function's timeout on the engine's side, for async and sync (threaded) code alike."""
-
-    async def run(invocation: Invocation) -> Any:
-        try:
-            async with asyncio.timeout(invocation.timeout_seconds) as deadline:
-                return await call(invocation)
-        except TimeoutError:
-            if deadline.expired():
-                raise ExecutionTimedOut(f"Execution timed out after {invocation.timeout_seconds:g} seconds") from None
-            raise
-
-    return run
-
-
 def classified(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invocation], Awaitable[Outcome]]:
     """Map the returned value or raised exception to a status. Tracebacks become ERROR log lines."""
 
@@ -66,21 +53,37 @@ def classified(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invoca
         except asyncio.CancelledError:
             if not invocation.cancel_requested:
                 raise
-            invocation.capture.add("WARNING", "conduit.engine", CANCELLED_BY_USER)
-            return Outcome(ExecutionStatus.CANCELLED, error_message=CANCELLED_BY_USER, error_type="Cancelled")
-        except ExecutionTimedOut as exc:
-            invocation.capture.add("ERROR", "conduit.engine", str(exc))
-            return Outcome(ExecutionStatus.TIMEOUT, error_message=str(exc), error_type="TimeoutError")
-        except UserError as exc:
-            invocation.capture.add("ERROR", "conduit.engine", f"UserError: {exc.message}")
-            return Outcome(ExecutionStatus.FAILED, error_message=exc.message, error_type="UserError")
+            return _cancelled(invocation)
         except Exception as exc:
-            invocation.capture.add("ERROR", "conduit.engine", user_traceback(exc))
-            return Outcome(ExecutionStatus.FAILED, error_message=str(exc) or type(exc).__name__,
-                           error_type=type(exc).__name__)
+            return _failed(invocation, exc)
         return _success(invocation, value)
 
     return run
+
+
+def _cancelled(invocation: Invocation) -> Outcome:
+    invocation.capture.add("WARNING", "conduit.engine", CANCELLED_BY_USER)
+    return Outcome(ExecutionStatus.CANCELLED, error_message=CANCELLED_BY_USER, error_type="Cancelled")
+
+
+def _failed(invocation: Invocation, exc: Exception) -> Outcome:
+    """The outcome of a call that raised: timeout, cancel, a message for the user, or a failure with its type."""
+    if isinstance(exc, ExecutionCancelled):
+        return _cancelled(invocation)
+    if isinstance(exc, ExecutionTimedOut):
+        invocation.capture.add("ERROR", "conduit.engine", str(exc))
+        return Outcome(ExecutionStatus.TIMEOUT, error_message=str(exc), error_type="TimeoutError")
+    if isinstance(exc, UserError):
+        invocation.capture.add("ERROR", "conduit.engine", f"UserError: {exc.message}")
+        return Outcome(ExecutionStatus.FAILED, error_message=exc.message, error_type="UserError")
+    if isinstance(exc, CapacityExceededError):
+        invocation.capture.add("ERROR", "conduit.engine", exc.message)
+        return Outcome(ExecutionStatus.FAILED, error_message=exc.message, error_type="CapacityExceeded")
+    if isinstance(exc, UserBaseException):  # SystemExit & co.: a failure of this execution, not of the host
+        invocation.capture.add("ERROR", "conduit.engine", user_traceback(exc.original))
+        return Outcome(ExecutionStatus.FAILED, error_message=str(exc), error_type=type(exc.original).__name__)
+    invocation.capture.add("ERROR", "conduit.engine", user_traceback(exc))
+    return Outcome(ExecutionStatus.FAILED, error_message=str(exc) or type(exc).__name__, error_type=type(exc).__name__)
 
 
 _ENGINE_DIR = str(Path(__file__).resolve().parent)

@@ -60,7 +60,6 @@ def supervised(store_of: Callable[[], ExecutionStore | None], call: Step) -> Ste
             return await call(invocation)
         watch = supervisor.register(invocation)
         task = asyncio.ensure_future(call(invocation))
-        invocation.cancel_task = task
         try:
             return await task
         except asyncio.CancelledError:

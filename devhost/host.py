@@ -139,6 +139,7 @@ class Host:
         global _current
         _current, self.loop = self, asyncio.get_running_loop()
         self._watch_signals()
+        _offer_recycle_hook()
         try:
             await self._start(specs, config)
             log.info("Host started (%d function(s)).", len(specs))
@@ -207,3 +208,13 @@ class Host:
         loop = self.loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.request_stop)
+
+
+def _offer_recycle_hook() -> None:
+    """Let the hosted app ask for a fresh process (`request_recycle`), as the Functions host restarts a worker that
+    exits. devhost hosts any app and imports none of its code: the hook is offered only to an app that has loaded
+    Conduit's `shared.recycling`, which recycles a host whose abandoned user code piles up."""
+    recycling = sys.modules.get("shared.recycling")
+    register = getattr(recycling, "set_recycle_hook", None)
+    if register is not None:
+        register(request_recycle)

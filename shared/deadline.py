@@ -5,7 +5,8 @@ The user call runs as a task of its own, and the layer waits for whichever comes
 cancels the task and gives it CONDUIT_ABANDON_GRACE_SECONDS to end (its `finally` blocks run); a task that swallows
 the cancellation and runs on is abandoned (`shared.abandoned`) and the execution ends `Timeout` or `Cancelled` on
 time all the same. A call that ends after its deadline, even normally, is a `Timeout`. Sync code runs in a pool
-thread (`shared.threads`), whose clock starts when the thread starts.
+thread (`shared.threads`), whose clock starts when the thread starts; one that waited a whole timeout for a thread
+without starting fails with `CapacityExceededError` (it never ran).
 
 User code that raises `SystemExit` or `KeyboardInterrupt` (`sys.exit`, argparse, click) would stop the event loop
 if it escaped a task; it, and any other `BaseException`, becomes `UserBaseException`, which `classified` maps to
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from shared.abandoned import registry
+from shared.errors import CapacityExceededError
 
 if TYPE_CHECKING:
     from shared.engine import Invocation
@@ -112,16 +114,24 @@ def timed(call: Call) -> Call:
             deadline.close()
         if reason == DONE:
             return _result(task)
-        await _stop(task, invocation, reason)
-        if reason == TIMEOUT:
-            raise ExecutionTimedOut(_timed_out(invocation))
-        raise ExecutionCancelled(CANCELLED_BY_USER)
+        started_running = await _stop(task, invocation, reason)
+        if reason == CANCEL:
+            raise ExecutionCancelled(CANCELLED_BY_USER)
+        if not started_running:
+            raise CapacityExceededError(_no_thread(invocation))
+        raise ExecutionTimedOut(_timed_out(invocation))
 
     return run
 
 
 def _timed_out(invocation: Invocation) -> str:
     return f"Execution timed out after {invocation.timeout_seconds:g} seconds"
+
+
+def _no_thread(invocation: Invocation) -> str:
+    return (f"No worker thread became free within {invocation.timeout_seconds:g} seconds (the execution's timeout), "
+            "so the function never ran: the pool is held by other code. Try again later; if this persists, raise "
+            "CONDUIT_SYNC_WORKERS.")
 
 
 def start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -170,8 +180,10 @@ def _result(task: asyncio.Task[Any]) -> Any:
         raise UserBaseException(exc) from None
 
 
-async def _stop(task: asyncio.Task[Any], invocation: Invocation, reason: str) -> None:
-    """Cancel the user task; abandon it if it is still running after the grace period, and abandon its thread."""
+async def _stop(task: asyncio.Task[Any], invocation: Invocation, reason: str) -> bool:
+    """Cancel the user task; abandon it if it is still running after the grace period, and abandon its thread.
+
+    Returns whether the user code had started (a sync call may still have been waiting for a thread)."""
     task.cancel()
     if not task.done():
         await asyncio.wait((task,), timeout=grace_seconds())
@@ -182,4 +194,5 @@ async def _stop(task: asyncio.Task[Any], invocation: Invocation, reason: str) ->
         task.cancel()  # once more: a retry loop may give up at its next await
         registry.add_task(task, invocation, reason)
     if invocation.thread_call is not None:
-        invocation.thread_call.abandon(reason)
+        return invocation.thread_call.abandon(reason)
+    return True

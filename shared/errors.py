@@ -193,7 +193,7 @@ class UnavailableError(ConduitError):
     """Conduit cannot take this request right now; the caller should try again after `retry_after` seconds."""
 
     code = "unavailable"
-    retry_after = 5
+    retry_after_seconds = 5
 
 
 class HostRecyclingError(UnavailableError):

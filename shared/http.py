@@ -30,6 +30,7 @@ from shared.errors import (
     StorageError,
     StorageUnavailableError,
     UnauthorizedError,
+    UnavailableError,
 )
 from shared.models import Caller
 from shared.outage import is_storage_outage, retry_after_seconds
@@ -47,6 +48,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ConduitError], int], ...] = (
     (PayloadTooLargeError, 413),
     (InputValidationError, 422),
     (StorageError, 503),  # StorageUnavailableError; `endpoint` turns every other storage error into one
+    (UnavailableError, 503),
     (ConduitError, 500),
 )
 
@@ -73,7 +75,7 @@ def error_response(error: ConduitError) -> func.HttpResponse:
     headers: dict[str, str] | None = None
     if isinstance(error, UnauthorizedError):
         headers = {"WWW-Authenticate": "Bearer"}
-    elif isinstance(error, StorageUnavailableError):
+    elif isinstance(error, (StorageUnavailableError, UnavailableError)):
         headers = {"Retry-After": str(error.retry_after_seconds)}
     return json_response(body, status_for(error), headers)
 

@@ -53,7 +53,9 @@ class ThreadCall:
                     registry.thread_returned(self)
 
     def abandon(self, reason: str) -> bool:
-        """The execution is over: a call still queued never runs; a running one is counted until it returns."""
+        """The execution is over: a call still queued never runs; a running one is counted until it returns.
+
+        Returns whether the call had started."""
         with self._lock:
             state = self._state
             if state in (_QUEUED, _RUNNING):
@@ -62,7 +64,7 @@ class ThreadCall:
                 registry.add_thread(self, self._invocation, reason)
         if state == _RUNNING:
             registry.note()
-        return state == _RUNNING
+        return state != _QUEUED
 
 
 class SyncRunner:

@@ -24,6 +24,7 @@ import os
 from datetime import datetime
 from enum import Enum
 
+from shared import recycling
 from shared.errors import BadMessageError, ConflictError
 from shared.leases import WORKER_ID, deadline_for, lease_until
 from shared.models import ExecutionRecord, ExecutionStatus, utc_now
@@ -76,6 +77,8 @@ async def process_message(body: bytes | str, dequeue_count: int = 1) -> Action:
         await runtime.queue.send_to_poison(body)
         log.debug("unreadable execution message forwarded to %s-poison", runtime.queue.name)
         return Action.UNREADABLE
+    if not recycling.accepting_work():
+        await recycling.turn_away()  # this host is being replaced: the message is left for another (never acked)
     runtime = await get_runtime()
     for _ in range(_ATTEMPTS_TO_DECIDE):
         record = await runtime.store.get(message.scope, message.execution_id)

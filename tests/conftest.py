@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from devhost.azurite import Azurite, start_azurite
+
+# The test process hosts many executions that time out on purpose; it must never recycle (exit) itself. Tests of
+# recycling use a Recycler of their own; devhost processes started by tests get their own settings.
+os.environ.setdefault("CONDUIT_MAX_ABANDONED", "100000")
 
 
 @pytest.fixture(scope="session")

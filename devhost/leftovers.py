@@ -11,7 +11,6 @@ clients is not affected (closing a session twice is harmless).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 
@@ -32,8 +31,9 @@ async def cancel_pending_tasks(timeout: float = CANCEL_TIMEOUT) -> None:
     for task in tasks:
         task.cancel()
     if tasks:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout)
+        # asyncio.wait, not wait_for(gather): on time-out wait_for waits for the cancelled gather, i.e. forever for
+        # a task that swallows its cancellation (user code the engine had to abandon).
+        await asyncio.wait(tasks, timeout=timeout)
 
 
 async def close_open_sessions() -> int:

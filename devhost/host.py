@@ -146,6 +146,9 @@ class Host:
             await self._stop.wait()
         finally:
             finished = await self._shutdown()
+        if self.recycling:  # now: asyncio.run's teardown would wait for tasks that swallow their cancellation
+            log.info("Starting the host again (recycle).")
+            leave_process(0, recycle=True)
         return finished
 
     async def _start(self, specs: list[FunctionSpec], config: HostConfig) -> None:

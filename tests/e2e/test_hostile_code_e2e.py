@@ -44,7 +44,7 @@ async def test_past_the_abandoned_threshold_devhost_replaces_itself(conduit_host
     # When a workflow's task will not stop
     assert (await execute(host, "stubborn"))["status"] == "Timeout"
     # Then devhost stops gracefully and re-executes itself: same process id, a fresh host that serves again
-    await host.wait_for_log(r"Re-executing devhost", timeout=30)
+    await host.wait_for_log(r"Starting the host again \(recycle\)", timeout=30)
     deadline = time.monotonic() + 40
     while True:
         assert host.returncode is None, host.log_tail()

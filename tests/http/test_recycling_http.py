@@ -26,7 +26,8 @@ def recycling_host() -> Iterator[None]:
 async def test_sync_execute_answers_503_with_retry_after_while_recycling(app_functions, recycling_host) -> None:
     # Given a host that is recycling
     # When a sync execution is asked for
-    request = func.HttpRequest("POST", "http://localhost/api/workflows/greet/execute", body=b'{"input_data": {"name": "Ada"}}',
+    request = func.HttpRequest("POST", "http://localhost/api/workflows/greet/execute",
+                               body=b'{"input_data": {"name": "Ada"}}',
                                headers={"x-api-key": ADMIN_KEY, "Content-Type": "application/json"},
                                route_params={"name": "greet"})
     response = await app_functions["execute_workflow"](request)

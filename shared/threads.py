@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -23,18 +24,21 @@ if TYPE_CHECKING:
     from shared.engine import Invocation
 
 _QUEUED, _RUNNING, _ENDED, _ABANDONED = range(4)
+# A thread that starts within this of its submission needs no restart of the clock (which costs a wake-up of the loop)
+_START_SLACK_SECONDS = 0.01
 
 
 class ThreadCall:
     """One sync call on its way through the pool; the pool thread calls it."""
 
-    __slots__ = ("_fn", "_invocation", "_lock", "_state")
+    __slots__ = ("_fn", "_invocation", "_lock", "_queued_at", "_state")
 
     def __init__(self, fn: Callable[[], Any], invocation: Invocation) -> None:
         self._fn = fn
         self._invocation = invocation
         self._lock = threading.Lock()
         self._state = _QUEUED
+        self._queued_at = time.monotonic()
 
     def __call__(self) -> Any:
         with self._lock:
@@ -42,8 +46,8 @@ class ThreadCall:
                 return None  # its execution already ended (timeout or cancel) while it waited for a thread
             self._state = _RUNNING
         deadline = self._invocation.deadline
-        if deadline is not None:
-            deadline.restart_threadsafe()
+        if deadline is not None and time.monotonic() - self._queued_at > _START_SLACK_SECONDS:
+            deadline.restart_threadsafe()  # it waited for a thread: its clock starts now
         try:
             return self._fn()
         finally:

@@ -147,6 +147,9 @@ def start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any
     if not ready or getattr(ready[-1]._callback, "__self__", None) is not task:
         return task
     step = ready.pop()
+    if getattr(step._callback, "__self__", None) is not task:  # another thread appended a callback just now
+        ready.append(step)
+        return task
     outer = asyncio.current_task(loop)
     if outer is not None:
         _leave_task(loop, outer)

@@ -113,13 +113,21 @@ class PayloadTooLargeError(ConduitError):
     code = "payload_too_large"
 
 
+class UnavailableError(ConduitError):
+    """Conduit cannot take this request right now; the caller should try again after `retry_after_seconds` (the
+    HTTP answer is 503 with a Retry-After header)."""
+
+    code = "unavailable"
+    retry_after_seconds = 5
+
+
 class StorageError(ConduitError):
     """Table or Queue storage failed in a way the caller cannot fix."""
 
     code = "storage_error"
 
 
-class StorageUnavailableError(StorageError):
+class StorageUnavailableError(StorageError, UnavailableError):
     """Storage did not answer (outage, timeout, 5xx): try again later; the message never carries internal detail."""
 
     code = "storage_unavailable"
@@ -187,13 +195,6 @@ class CapacityExceededError(ConduitError):
     """Every worker thread for sync user code is busy; a new sync execution fails at once instead of queueing."""
 
     code = "capacity_exceeded"
-
-
-class UnavailableError(ConduitError):
-    """Conduit cannot take this request right now; the caller should try again after `retry_after` seconds."""
-
-    code = "unavailable"
-    retry_after_seconds = 5
 
 
 class HostRecyclingError(UnavailableError):

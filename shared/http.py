@@ -75,7 +75,7 @@ def error_response(error: ConduitError) -> func.HttpResponse:
     headers: dict[str, str] | None = None
     if isinstance(error, UnauthorizedError):
         headers = {"WWW-Authenticate": "Bearer"}
-    elif isinstance(error, (StorageUnavailableError, UnavailableError)):
+    elif isinstance(error, UnavailableError):
         headers = {"Retry-After": str(error.retry_after_seconds)}
     return json_response(body, status_for(error), headers)
 

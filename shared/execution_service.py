@@ -13,6 +13,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from shared import finisher
 from shared.errors import (
     ConduitError,
     ExecutionAlreadyFinishedError,
@@ -21,6 +22,7 @@ from shared.errors import (
     StaleRecordError,
     StorageError,
 )
+from shared.finishing import FinishSettings
 from shared.models import (
     GLOBAL_SCOPE,
     SYSTEM_CALLER,
@@ -150,16 +152,21 @@ async def _fail_unsent(runtime: Runtime, record: ExecutionRecord, error: BaseExc
     """Mark an execution whose message could not be sent Failed; False when a worker has it after all (the send
     reached the queue although it reported an error)."""
     reason = f"Its queue message could not be sent ({type(error).__name__}); it was not run."
+    failed = record.finished(ExecutionStatus.FAILED, reason, SEND_FAILED, utc_now())
     try:
-        await runtime.store.finish(record.finished(ExecutionStatus.FAILED, reason, SEND_FAILED, utc_now()), [], [])
+        await runtime.store.finish(failed, [], [])
     except ExecutionAlreadyFinishedError:
         return True  # cancelled meanwhile: it will not run either
     except StaleRecordError:
         log.warning("execution %s: the queue send reported an error, but a worker has claimed it", record.id)
         return False
     except ConduitError as problem:
-        log.error("execution %s could not be queued, nor marked Failed (%s); clean-up will requeue it after "
-                  "CONDUIT_PENDING_GRACE_SECONDS", record.id, problem.message)
+        # Storage is away too: keep marking it Failed in the background, so it never runs after its caller was
+        # told it failed (unless clean-up, finding it Pending past CONDUIT_PENDING_GRACE_SECONDS, requeues it first).
+        log.error("execution %s could not be queued, nor marked Failed yet (%s)", record.id, problem.message)
+        settings = FinishSettings.from_env()
+        finisher.hand_over(record.id, ExecutionStatus.FAILED.value, [lambda: runtime.store.finish(failed, [], [])],
+                           settings.background_seconds, settings.backoff_cap_seconds)
     return True
 
 

@@ -46,10 +46,9 @@ def host_settings(lease_seconds: int) -> dict[str, str]:
         "CONDUIT_DEADLINE_GRACE_SECONDS": "5",
         "CONDUIT_PENDING_GRACE_SECONDS": "20",
         "CONDUIT_CANCEL_POLL_SECONDS": "0.5",
-        # Recovery settings of issue 7 (ignored by hosts that do not know them yet).
+        # Clean-up and recovery passes far more often than by default, so the grace period after the chaos suffices.
         "CONDUIT_CLEANUP_SCHEDULE": "*/10 * * * * *",
-        "CONDUIT_CLEANUP_SECONDS": "10",
-        "CONDUIT_RECOVERY_SECONDS": "10",
+        "CONDUIT_RECOVERY_SCHEDULE": "*/3 * * * * *",
         "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.250",
         "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:01",
         "DEVHOST_QUEUE_LEASE_SECONDS": "5",

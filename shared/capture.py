@@ -9,6 +9,7 @@ caller's context into the thread — which also makes `get_context()` work there
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import contextlib
 import contextvars
 import io
@@ -273,12 +274,17 @@ def install() -> None:
         _patched = True
 
 
+_pool_worker = getattr(concurrent.futures.thread, "_worker", None)
+
+
 def _patch_threads() -> None:
     original_start = threading.Thread.start
     original_submit = ThreadPoolExecutor.submit
 
     def start(self: threading.Thread) -> None:
-        if _active.get() is not None:
+        # A pool's worker thread gets each call's context from `submit`; started inside an execution, it must not
+        # keep that execution's context (its capture and every line in it) for the rest of the process's life.
+        if _active.get() is not None and getattr(self, "_target", None) is not _pool_worker:
             context = contextvars.copy_context()
             run = self.run
             self.run = lambda: context.run(run)  # type: ignore[method-assign]

@@ -105,6 +105,8 @@ def timed(call: Call) -> Call:
                 raise ExecutionTimedOut(_timed_out(invocation))
             return _result(task)
         deadline = invocation.deadline = Deadline(loop, invocation.timeout_seconds, started)
+        if invocation.cancel_requested:  # asked while the first step ran, before there was a deadline to wake
+            deadline.fire(CANCEL)
         try:
             reason = await deadline.wake
         except asyncio.CancelledError:

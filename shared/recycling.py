@@ -75,8 +75,9 @@ class Recycler:
                     "process (host hook)" if hook else "worker process once running executions finish")
         if hook is not None:
             try:
-                hook(reason)
-                return
+                if hook(reason) is not False:  # a host that cannot recycle now says False: exit instead
+                    return
+                log.warning("the host's recycle hook declined; this process will exit instead")
             except Exception:
                 log.exception("the host's recycle hook failed; this process will exit instead")
         threading.Thread(target=self._drain_then_exit, name="conduit-recycle", daemon=True).start()

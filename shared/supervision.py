@@ -93,6 +93,7 @@ class Watch:
 
     async def release(self) -> None:
         """End supervision (on the run's loop): no new activity starts, and the one in progress is waited for."""
+        _here.discard(self.execution_id)
         with self._lock:
             self._stopping = True
             busy = [asyncio.wrap_future(done) for done in self._busy]
@@ -168,6 +169,7 @@ class Supervisor:
         """Start supervising a persisted execution whose record `invocation.record` is; call on the run's loop."""
         assert invocation.record is not None
         watch = Watch(invocation, invocation.record, release_seconds=2 * self.request_seconds + 1)
+        _here.add(watch.execution_id)
         loop = self._running_loop()
         loop.call_soon_threadsafe(self._start, watch, context=contextvars.Context())
         return watch
@@ -285,13 +287,17 @@ class Supervisor:
 
 
 def _still_ours(watch: Watch, lease: LeaseState | None) -> bool:
-    """False (and the run asked to stop) when the record is gone, finished or held by another worker."""
-    if lease is not None and not lease.status.is_terminal and lease.lease_owner in (WORKER_ID, None):
+    """False (and the run asked to stop) when the record is gone, finished, or held by another worker or by another
+    attempt — a takeover by this same process (its lease lapsed while storage was away) counts as another holder."""
+    if (lease is not None and not lease.status.is_terminal and lease.lease_owner in (WORKER_ID, None)
+            and lease.attempt == watch.record.attempt):
         return True
     if lease is None:
         why = "its record is gone"
     elif lease.status.is_terminal:
         why = f"it was finished elsewhere ({lease.status.value})"
+    elif lease.attempt != watch.record.attempt:
+        why = f"attempt {lease.attempt} took it over from attempt {watch.record.attempt}"
     else:
         why = f"it was taken over by {lease.lease_owner}"
     log.warning("execution %s: %s; stopping this run, whose result will not be stored", watch.execution_id, why)
@@ -338,6 +344,15 @@ def _open_store(connection_string: str, profile: StorageProfile, counter: Reques
 
 
 # The process's supervisors, one per storage account.
+
+_here: set[str] = set()  # ids of the executions this process runs (and supervises) now
+
+
+def running_here(execution_id: str) -> bool:
+    """Whether this process is running the execution now. A redelivery must not start it a second time here, even
+    if its lease lapsed (storage was away): the running attempt's supervisor renews it once storage is back."""
+    return execution_id in _here
+
 
 _supervisors: dict[str, Supervisor] = {}
 _supervisors_lock = threading.Lock()

@@ -30,6 +30,7 @@ from shared.leases import WORKER_ID, deadline_for, lease_until
 from shared.models import ExecutionRecord, ExecutionStatus, utc_now
 from shared.queueing import ExecutionMessage
 from shared.runtime import Runtime, get_runtime
+from shared.supervision import running_here
 
 log = logging.getLogger("conduit.worker")
 
@@ -98,6 +99,9 @@ async def _act(runtime: Runtime, action: Action, record: ExecutionRecord | None,
         return
     if action is Action.CANCEL:
         await cancel_abandoned(runtime, record)
+        return
+    if running_here(record.id):
+        log.info("execution message ignored (this process is running it; delivery %d)", dequeue_count)
         return
     ended = ended_by_takeover(record, utc_now())
     if ended is not None:

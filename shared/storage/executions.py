@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -112,8 +118,15 @@ class ExecutionStore:
         try:
             response = await self._records.create_entity(entity, response_preference="return-no-content")
         except ResourceExistsError as error:
+            existing = await self.get(record.scope, record.id)
+            if existing is not None and _same_submit(existing, record):
+                return existing  # our own create, applied though its answer was lost (and sent again)
             raise _exists_error(record) from error
         except AzureError as error:
+            if not isinstance(error, HttpResponseError):  # no answer came: the create may have been applied
+                existing = await self.get(record.scope, record.id)
+                if existing is not None and _same_submit(existing, record):
+                    return existing
             raise StorageError(f"Could not create execution '{record.id}': {error}") from error
         return replace(record, etag=response["etag"])
 
@@ -321,6 +334,13 @@ class ExecutionStore:
         if status.is_terminal:
             raise ExecutionAlreadyFinishedError(record.id, status.value)
         raise StaleRecordError(f"Execution '{record.id}' changed since it was read (now {status.value}).")
+
+
+def _same_submit(stored: ExecutionRecord, record: ExecutionRecord) -> bool:
+    """Whether a stored record is the one `record` would create (ids are random per submit, so a stored record with
+    the same id and content was written by this very submit)."""
+    fields = ("workflow_name", "status", "trigger", "caller", "input_data", "started_at")
+    return all(getattr(stored, name) == getattr(record, name) for name in fields)
 
 
 def _exists_error(record: ExecutionRecord) -> ConflictError:

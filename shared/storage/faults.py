@@ -15,7 +15,8 @@ A rule::
   `queue.<queue-name>.<verb>` (create_queue, send, receive, peek, delete, update, properties, clear).
 - `fault`: `error` answers with `status` without reaching storage (the SDK's retry policy sees it, as it would a
   real 503); `latency` waits `latency_ms`, then sends; `timeout` waits `latency_ms`, then fails as a read timeout;
-  `drop` fails as a dropped connection.
+  `drop` fails as a dropped connection; `lost_response` sends the request (storage applies it), then fails as a
+  connection lost before the answer came — where a retry meets its own earlier write.
 - `probability` (0..1), `times` (how often the rule may fire; null = always) and `skip` (let that many matching
   requests through first) choose which requests are hit. The first rule that matches and fires wins.
 """
@@ -37,12 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from azure.core.exceptions import ServiceRequestError, ServiceResponseTimeoutError
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError, ServiceResponseTimeoutError
 from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.core.rest._http_response_impl_async import AsyncHttpResponseImpl
 
 SETTING = "CONDUIT_STORAGE_FAULTS"
-FAULTS = ("error", "latency", "timeout", "drop")
+FAULTS = ("error", "latency", "timeout", "drop", "lost_response")
 _RELOAD_SECONDS = 0.5
 
 log = logging.getLogger("conduit.faults")
@@ -278,6 +279,11 @@ class FaultyTransport(AsyncHttpTransport):
             raise ServiceResponseTimeoutError(f"Injected read timeout ({SETTING})")
         if rule.fault == "drop":
             raise ServiceRequestError(f"Injected dropped connection ({SETTING})")
+        if rule.fault == "lost_response":
+            response = await self._inner.send(request, **kwargs)
+            await response.read()
+            await response.close()
+            raise ServiceResponseError(f"Injected lost response: the request was applied ({SETTING})")
         return _error_response(request, rule.status, self._service)
 
     def _operation(self, request: Any) -> str:

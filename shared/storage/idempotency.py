@@ -80,7 +80,10 @@ class IdempotencyKeys:
         row = {"PartitionKey": validate_scope(record.scope), "RowKey": key_row_key(key)}
         etag: str | None = None  # None: create the key row; else: replace the expired row read with this ETag
         for _ in range(_ATTEMPTS):
-            created = await self._write(row, record, entity, etag)
+            try:
+                created = await self._write(row, record, entity, etag)
+            except StorageError as error:
+                created = await self._if_applied(row, record, error)
             if created is not None:
                 return Created(created, duplicate=False)
             current = await self._read(row)
@@ -91,11 +94,26 @@ class IdempotencyKeys:
                 continue
             if etag is not None and current.metadata["etag"] == etag:
                 raise ConflictError(f"Execution '{record.id}' already exists in scope '{record.scope}'.")
+            if current.get("ExecutionId") == record.id:  # our own transaction, applied though its answer was lost
+                mine = await self._read_record(record.scope, record.id)
+                if mine is not None:
+                    return Created(mine, duplicate=False)
             holder = await self._holder(record, current, window)
             if holder is not None:
                 return Created(holder, duplicate=True)
             etag = current.metadata["etag"]
         raise ConflictError(f"The idempotency key kept changing in scope '{record.scope}'; retry the request.")
+
+    async def _if_applied(self, row: Entity, record: ExecutionRecord, error: StorageError) -> ExecutionRecord:
+        """After a failed write that got no answer (lost on the way back): our record if the transaction was applied
+        after all; else the error stands."""
+        if isinstance(error.__cause__, HttpResponseError):
+            raise error  # storage answered: nothing was applied
+        current = await self._read(row)
+        mine = await self._read_record(record.scope, record.id) if current is not None else None
+        if mine is None or current.get("ExecutionId") != record.id:
+            raise error
+        return mine
 
     async def _holder(self, record: ExecutionRecord, current: Any, window: timedelta) -> ExecutionRecord | None:
         """The execution to answer with; None when the key may be taken over. ConflictError for another workflow."""

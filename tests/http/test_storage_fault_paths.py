@@ -134,3 +134,29 @@ async def test_message_delete_failing_redelivers_and_nothing_runs_twice(api: Api
     assert record["status"] == "Success" and record["attempt"] == 1
     _, logs = await api.logs(body["execution_id"])
     assert len(logs["items"]) == 1
+
+
+async def test_a_create_whose_answer_was_lost_runs_once_and_answers_normally(api: Api) -> None:
+    # Given storage applies the record's create but the answer never arrives (the SDK sends it again)
+    with faults.injected([{"match": "table.ConduitExecutions.create", "fault": "lost_response", "times": 1}]):
+        # When a sync execution is requested
+        status, body = await api.execute("shout", {"text": "once"})
+    # Then the retry recognises its own write: the workflow ran once and answered as usual
+    assert status == 200 and body["status"] == "Success", body
+    _, record = await api.execution(body["execution_id"])
+    assert record["status"] == "Success" and record["output_data"] == {"shouted": "ONCE!"}
+
+
+@pytest.mark.parametrize("key", [None, "lost-answer-key"])
+async def test_an_async_submit_whose_answer_was_lost_is_queued_and_runs_once(api: Api, run_queue, key) -> None:
+    # Given the Pending record (with its idempotency key, in one transaction) is written but its answer is lost
+    await run_queue()
+    operation = "batch" if key else "create"
+    extra = {"idempotency_key": key} if key else {}
+    with faults.injected([{"match": f"table.ConduitExecutions.{operation}", "fault": "lost_response", "times": 1}]):
+        status, body = await api.execute("later", {"value": "lost answer"}, body_extra=extra)
+    # Then the submit is accepted as new (not a duplicate of itself), its message is sent, and it runs once
+    assert status == 202 and not body.get("duplicate"), body
+    assert await run_queue() == 1
+    _, record = await api.execution(body["execution_id"])
+    assert record["status"] == "Success" and record["attempt"] == 1

@@ -53,7 +53,7 @@ class LogCapture:
 
     __slots__ = (
         "_bytes", "_closed", "_full", "_lines", "_lock", "_max_bytes", "_max_lines", "_partial", "_released",
-        "dropped", "dropped_bytes", "flushed", "keep_flushed", "level", "own_loggers",
+        "dropped", "dropped_bytes", "flushed", "in_doubt", "keep_flushed", "level", "own_loggers",
     )
 
     def __init__(
@@ -69,6 +69,7 @@ class LogCapture:
         self.own_loggers = own_loggers
         self.keep_flushed = keep_flushed
         self.flushed = 0  # lines already written to storage while the execution ran
+        self.in_doubt = 0  # pending lines sent in a write that failed without an answer (see flush_batch)
         self.dropped = 0
         self.dropped_bytes = 0
         self._max_lines = MAX_LOG_LINES if max_lines is None else max_lines
@@ -96,9 +97,28 @@ class LogCapture:
         with self._lock:
             return self._lines[self.flushed - self._released :]
 
+    def flush_batch(self, limit: int) -> list[LogLine]:
+        """The next lines to flush. After a flush that failed without an answer (its write may still land later), the
+        same lines again, exactly: pages are keyed by their first line, and a late-landing write must only ever
+        rewrite a page with the same lines — never replace a longer page written since with a shorter one."""
+        with self._lock:
+            pending = self._lines[self.flushed - self._released :]
+            return pending[: self.in_doubt or limit]
+
+    def sent_in_doubt(self, count: int) -> None:
+        """A write of the first `count` pending lines failed without an answer: it may still land."""
+        with self._lock:
+            self.in_doubt = max(self.in_doubt, count)
+
+    def page_breaks(self) -> list[int]:
+        """Sequences at which the final write must start a new page: after the lines of a write still in doubt."""
+        with self._lock:
+            return [self.flushed + self.in_doubt + 1] if self.in_doubt else []
+
     def mark_flushed(self, count: int) -> None:
         """`count` more of the pending lines are in storage; without `keep_flushed` they leave memory."""
         with self._lock:
+            self.in_doubt = max(0, self.in_doubt - count)
             self.flushed = min(self.flushed + count, self.count)
             if not self.keep_flushed:
                 del self._lines[: self.flushed - self._released]

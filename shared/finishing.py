@@ -137,6 +137,9 @@ async def settle(
             return result
         except StaleRecordError:
             fresh = await store.get(record.scope, record.id, light=True)
+            if fresh is not None and fresh.status.is_terminal:  # finished meanwhile (e.g. cancelled by clean-up)
+                log.warning("execution %s already finished (%s); this result is not stored", record.id, fresh.status)
+                return replace(result, status=fresh.status)
             if fresh is None or fresh.lease_owner not in (WORKER_ID, None) or fresh.attempt != record.attempt:
                 log.warning("execution %s was taken over by %s; this run's result is not stored", record.id,
                             fresh.lease_owner if fresh else "nobody")
@@ -150,16 +153,17 @@ async def write_full(store: ExecutionStore, invocation: Invocation, result: Exec
     becomes `Failed` / `ResultTooLarge`."""
     # The capture's pending lines, not result.logs[flushed:]: a queued run's flushed lines have left result.logs.
     flushed, unflushed = invocation.capture.flushed, invocation.capture.pending()
+    breaks = invocation.capture.page_breaks()  # a flush still in doubt keeps its pages exactly as it sent them
     assert invocation.record is not None
     record = replace(invocation.record, log_count=flushed)
     try:
-        await store.finish(final_record(record, result), unflushed, result.steps)
+        await store.finish(final_record(record, result), unflushed, result.steps, page_breaks=breaks)
     except PayloadTooLargeError as exc:
         if not (isinstance(exc.details, dict) and exc.details.get("field") in _RESULT_FIELDS):
             raise
         result = replace(result, status=ExecutionStatus.FAILED, result=None, variables=None,
                          error_type="ResultTooLarge", error_message=exc.message)
-        await store.finish(final_record(record, result), unflushed, result.steps)
+        await store.finish(final_record(record, result), unflushed, result.steps, page_breaks=breaks)
     return result
 
 

@@ -274,12 +274,13 @@ class Supervisor:
         """Write the lines logged since the last flush; on failure they stay pending for the next one (or finish)."""
         assert self._store is not None
         capture = watch.invocation.capture
-        lines = capture.pending()[:MAX_FLUSH_LINES]
+        lines = capture.flush_batch(MAX_FLUSH_LINES)
         if not lines:
             return
         try:
             await self._timed(self._store.append_logs(watch.execution_id, lines, attempt=watch.record.attempt))
         except _STORAGE_ERRORS as error:
+            capture.sent_in_doubt(len(lines))
             _failed(watch, "flush", error)
             return
         capture.mark_flushed(len(lines))

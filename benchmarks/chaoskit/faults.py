@@ -24,13 +24,13 @@ OPERATIONS = (
     "table.ConduitExecutions.create",
     "table.ConduitExecutions.query",
     "table.ConduitExecutionDetails.*",  # log flushes, steps, spilled values
-    "table.ConduitIdempotency.*",
+    "table.ConduitExecutions.batch",  # an async submit with an idempotency key (key row + record)
     "queue.workflow-executions.send",
     "queue.workflow-executions.receive",
     "queue.workflow-executions.delete",
     "queue.workflow-executions.update",
 )
-KINDS = ("error", "latency", "timeout", "drop")
+KINDS = ("error", "latency", "timeout", "drop", "lost_response")
 
 
 def random_rule(rng: random.Random) -> Rule:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -152,7 +152,12 @@ class ExecutionStore:
         return entity
 
     async def finish(
-        self, record: ExecutionRecord, logs: Sequence[LogLine], steps: Sequence[Mapping[str, Any]] = ()
+        self,
+        record: ExecutionRecord,
+        logs: Sequence[LogLine],
+        steps: Sequence[Mapping[str, Any]] = (),
+        *,
+        page_breaks: Collection[int] = (),
     ) -> ExecutionRecord:
         """Write the logs and steps, then the outcome with one ETag-conditional update; a terminal state is written
         once. Every scalar field is stored as given: lease_owner=None clears the lease.
@@ -165,7 +170,8 @@ class ExecutionStore:
             raise ValueError("finish() needs the record returned by create() or get(): it carries the ETag.")
         done = replace(record, log_count=record.log_count + len(logs))
         entity, spilled = outcome_entity(done)  # raises PayloadTooLargeError before anything is written
-        details = pack_log_pages(record.id, logs, record.attempt) + pack_step_rows(record.id, steps, record.attempt)
+        pages = pack_log_pages(record.id, logs, record.attempt, page_breaks)
+        details = pages + pack_step_rows(record.id, steps, record.attempt)
         if spilled and await self._current_etag(record) != record.etag:
             await self._raise_conflict(record)  # do not overwrite the spilled values of whoever finished first
         await self._details.write(details + spilled)

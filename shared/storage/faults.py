@@ -16,7 +16,9 @@ A rule::
 - `fault`: `error` answers with `status` without reaching storage (the SDK's retry policy sees it, as it would a
   real 503); `latency` waits `latency_ms`, then sends; `timeout` waits `latency_ms`, then fails as a read timeout;
   `drop` fails as a dropped connection; `lost_response` sends the request (storage applies it), then fails as a
-  connection lost before the answer came — where a retry meets its own earlier write.
+  connection lost before the answer came — where a retry meets its own earlier write; `late` fails at once as a
+  read timeout and lets the request reach storage `latency_ms` later, after requests sent since (a slow write the
+  client gave up on, landing out of order).
 - `probability` (0..1), `times` (how often the rule may fire; null = always) and `skip` (let that many matching
   requests through first) choose which requests are hit. The first rule that matches and fires wins.
 """
@@ -43,7 +45,7 @@ from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.core.rest._http_response_impl_async import AsyncHttpResponseImpl
 
 SETTING = "CONDUIT_STORAGE_FAULTS"
-FAULTS = ("error", "latency", "timeout", "drop", "lost_response")
+FAULTS = ("error", "latency", "timeout", "drop", "lost_response", "late")
 _RELOAD_SECONDS = 0.5
 
 log = logging.getLogger("conduit.faults")
@@ -148,6 +150,7 @@ def _read_setting(setting: str) -> tuple[str, float]:
 
 
 _plan = _Plan()
+_late: set[asyncio.Task[None]] = set()  # requests of `late` faults still to land (strong references)
 
 
 def install(rules: list[dict[str, Any]]) -> list[Rule]:
@@ -271,6 +274,11 @@ class FaultyTransport(AsyncHttpTransport):
         rule = _plan.pick(self._operation(request)) if _plan.rules() else None
         if rule is None:
             return await self._inner.send(request, **kwargs)
+        if rule.fault == "late":
+            task = asyncio.get_running_loop().create_task(self._send_late(request, rule.latency_ms / 1000, kwargs))
+            _late.add(task)
+            task.add_done_callback(_late.discard)
+            raise ServiceResponseTimeoutError(f"Injected timeout; the request lands later ({SETTING})")
         if rule.latency_ms:
             await asyncio.sleep(rule.latency_ms / 1000)
         if rule.fault == "latency":
@@ -285,6 +293,13 @@ class FaultyTransport(AsyncHttpTransport):
             await response.close()
             raise ServiceResponseError(f"Injected lost response: the request was applied ({SETTING})")
         return _error_response(request, rule.status, self._service)
+
+    async def _send_late(self, request: Any, delay: float, kwargs: dict[str, Any]) -> None:
+        await asyncio.sleep(delay)
+        with contextlib.suppress(Exception):  # nobody waits for this answer
+            response = await self._inner.send(request, **kwargs)
+            await response.read()
+            await response.close()
 
     def _operation(self, request: Any) -> str:
         body = getattr(request, "content", None) if "$batch" in request.url else None

@@ -25,7 +25,7 @@ first `limit` matching lines stops asking for more pages once no later page can 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,24 +82,26 @@ def encode_line(line: LogLine) -> str:
     return to_json_text(item)
 
 
-def pack_log_pages(execution_id: str, logs: Iterable[LogLine], attempt: int = 1) -> list[Entity]:
+def pack_log_pages(
+    execution_id: str, logs: Iterable[LogLine], attempt: int = 1, breaks: Collection[int] = ()
+) -> list[Entity]:
     """The rows of `logs` in sequence order: greedy pages of at most 500 lines and 128,000 units of text, keyed
-    for `attempt`."""
+    for `attempt`; a page also starts at every sequence in `breaks` (see `LogCapture.flush_batches`)."""
     unique = {line.sequence: line for line in sorted(logs, key=lambda line: line.sequence)}  # the last one wins
     if unique and not (min(unique) >= 0 and max(unique) <= MAX_SEQUENCE):
         raise ValueError(f"Log sequences must be within 0..{MAX_SEQUENCE}; got {min(unique)}..{max(unique)}.")
     rows: list[Entity] = []
-    for page in _group([(seq, encode_line(line)) for seq, line in unique.items()]):
+    for page in _group([(seq, encode_line(line)) for seq, line in unique.items()], breaks):
         rows += _page_rows(execution_id, page, attempt)
     return rows
 
 
-def _group(encoded: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+def _group(encoded: list[tuple[int, str]], breaks: Collection[int] = ()) -> list[list[tuple[int, str]]]:
     pages: list[list[tuple[int, str]]] = []
     units = 0
     for item in encoded:
         size = utf16_units(item[1]) + 1  # and its comma
-        if not pages or len(pages[-1]) >= MAX_PAGE_LINES or units + size > PAGE_TEXT_UNITS:
+        if not pages or len(pages[-1]) >= MAX_PAGE_LINES or units + size > PAGE_TEXT_UNITS or item[0] in breaks:
             pages.append([])
             units = 0
         pages[-1].append(item)

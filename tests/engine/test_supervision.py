@@ -261,3 +261,20 @@ async def test_the_watchdog_names_the_code_that_blocks_the_loop(caplog) -> None:
     # And the execution's own logs say it too
     own = [line.message for line in result.logs if line.logger == "conduit.watchdog"]
     assert own and "has blocked the event loop" in own[0] and "time.sleep(seconds)" in own[0]
+
+
+async def test_a_flush_that_lands_late_never_shortens_a_newer_page(supervised: Supervised) -> None:
+    # Given an execution logging 10 lines a second for 4 seconds
+    record = await supervised.running("chatty", {"lines": 40, "every": 0.1})
+    run = asyncio.ensure_future(supervised.engine.run_claimed(record))
+    await asyncio.sleep(0.5)
+    # When a flush times out but its write reaches storage 2.5 s later, after the flushes that followed it
+    with faults.injected([{"match": "table.ConduitExecutionDetails.upsert", "fault": "late", "latency_ms": 2500,
+                           "times": 2}]):
+        await asyncio.sleep(1.2)
+    result = await run
+    await asyncio.sleep(2.5)  # the late writes have landed
+    # Then every line is stored, in order: the late write rewrote only the lines it carried, exactly as sent
+    assert result is not None and result.status is ExecutionStatus.SUCCESS
+    stored = await supervised.store.get_logs(record.id)
+    assert [line.sequence for line in stored] == list(range(1, 41))

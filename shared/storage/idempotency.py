@@ -15,8 +15,9 @@ caller). When the key row already exists:
 
 - it names the same workflow and is younger than the window: the first execution answers (`duplicate`);
 - it names another workflow and is younger than the window: ConflictError (409) — a key is bound to its workflow;
-- it has expired, or its execution was never run because its queue message could not be sent (`QueueSendFailed`):
-  it is replaced, ETag-conditionally, in one batch with the new record; of concurrent takeovers exactly one wins and
+- it names the same workflow and its execution failed without running (`QueueSendFailed`): that one answers too —
+  a concurrent repeat may already have been told its id, so one key names one execution for the whole window;
+- it has expired (or its record is gone): it is replaced, ETag-conditionally, in one batch with the new record; of concurrent takeovers exactly one wins and
   the others answer with the winner.
 """
 
@@ -41,7 +42,7 @@ from shared.storage.scalars import from_table_time
 RecordReader = Callable[[str, str], Awaitable[ExecutionRecord | None]]
 Entity = dict[str, Any]
 
-# The error type of an execution whose queue message could not be sent: it never ran, so its key may be reused.
+# The error type of an execution whose queue message could not be sent: it never ran (a new key runs it).
 SEND_FAILED = "QueueSendFailed"
 _ATTEMPTS = 4
 _LOST_RACE = (404, 409, 412)  # the key row appeared, vanished or changed since we looked
@@ -128,9 +129,9 @@ class IdempotencyKeys:
                 details={"workflow": workflow, "execution_id": current.get("ExecutionId")},
             )
         holder = await self._read_record(record.scope, str(current.get("ExecutionId")))
-        if holder is None or holder.error_type == SEND_FAILED:
-            return None  # nothing ran under this key: the new submit may have it
-        return holder
+        # One key names one execution for the whole window, even one that failed without running (QueueSendFailed):
+        # a concurrent repeat may already have been answered with it while its Failed mark was still pending.
+        return holder  # None: its record is gone, so the new submit may have the key
 
     async def _write(self, row: Entity, record: ExecutionRecord, entity: Entity, etag: str | None) -> Any:
         """One transaction: the key row (created, or replaced if it still has `etag`) and the new record.

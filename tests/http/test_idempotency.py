@@ -76,7 +76,7 @@ async def test_a_key_is_bound_to_its_workflow(api: Api, run_queue) -> None:
     await run_queue()
 
 
-async def test_a_failed_send_fails_the_record_and_frees_the_key(api: Api, run_queue) -> None:
+async def test_a_failed_send_fails_the_record_and_the_key_keeps_naming_it(api: Api, run_queue) -> None:
     # Given the queue refuses messages
     await api.execute("later", {"value": "warm"})
     await run_queue()
@@ -89,9 +89,15 @@ async def test_a_failed_send_fails_the_record_and_frees_the_key(api: Api, run_qu
     assert failed["status"] == "Failed" and "was not run" in failed["error_message"]
     _, record = await api.execution(failed["id"], headers=scope)
     assert record["error_type"] == "QueueSendFailed"
-    # And a retry with the same key, once the queue is back, runs a new execution
+    # And a retry with the same key answers with that execution (one key, one execution), which never runs
     status, retried = await api.execute("later", {"value": "x"}, body_extra=extra, headers=scope)
-    assert status == 202 and retried["execution_id"] != failed["id"] and not retried.get("duplicate")
+    assert status == 202 and retried["execution_id"] == failed["id"] and retried["duplicate"] is True
+    assert retried["status"] == "Failed"
+    assert await run_queue() == 0
+    # While a new key runs it
+    status, fresh = await api.execute("later", {"value": "x"}, body_extra={"idempotency_key": "unsent-2"},
+                                      headers=scope)
+    assert status == 202 and not fresh.get("duplicate")
     assert await run_queue() == 1
-    _, record = await api.execution(retried["execution_id"], headers=scope)
+    _, record = await api.execution(fresh["execution_id"], headers=scope)
     assert record["status"] == "Success"

@@ -75,3 +75,15 @@ class Api:
 @pytest.fixture(scope="session")
 def api(app_functions) -> Api:
     return Api(app_functions)
+
+
+@pytest.fixture
+def run_queue(app_functions, storage_connection_string) -> Callable[[], Awaitable[int]]:
+    """Process what is queued on the executions queue with function_app's queue function; returns how many."""
+    from shared.queueing import EXECUTIONS_QUEUE
+    from tests.support.queue_drain import drain
+
+    async def run() -> int:
+        return len(await drain(storage_connection_string, EXECUTIONS_QUEUE, app_functions["run_queued_execution"]))
+
+    return run

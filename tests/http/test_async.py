@@ -6,19 +6,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import pytest
-
 from shared.queueing import EXECUTIONS_QUEUE
 from tests.http.conftest import Api
-from tests.support.queue_drain import drain, send_raw
-
-
-@pytest.fixture
-def run_queue(app_functions, storage_connection_string):
-    async def run() -> int:
-        return len(await drain(storage_connection_string, EXECUTIONS_QUEUE, app_functions["run_queued_execution"]))
-
-    return run
+from tests.support.queue_drain import send_raw
 
 
 async def test_async_run_from_202_to_success(api: Api, run_queue) -> None:

@@ -7,17 +7,7 @@ from functions.http.workflows import execute_workflow
 from shared import capture
 from shared.errors import ForbiddenError
 from shared.models import Caller
-from shared.queueing import EXECUTIONS_QUEUE
 from tests.http.conftest import Api
-from tests.support.queue_drain import drain
-
-
-@pytest.fixture
-def run_queue(app_functions, storage_connection_string):
-    async def run() -> int:
-        return len(await drain(storage_connection_string, EXECUTIONS_QUEUE, app_functions["run_queued_execution"]))
-
-    return run
 
 
 async def stored_lines(api: Api, execution_id: str) -> list[tuple[int, str, str]]:

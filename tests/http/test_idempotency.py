@@ -10,21 +10,12 @@ import pytest
 from shared.queueing import EXECUTIONS_QUEUE
 from shared.storage import faults
 from tests.http.conftest import Api
-from tests.support.queue_drain import drain
 
 
 @pytest.fixture(autouse=True)
 def no_faults_left_behind():
     yield
     faults.clear()
-
-
-@pytest.fixture
-def run_queue(app_functions, storage_connection_string):
-    async def run() -> int:
-        return len(await drain(storage_connection_string, EXECUTIONS_QUEUE, app_functions["run_queued_execution"]))
-
-    return run
 
 
 def _scope() -> dict[str, str]:

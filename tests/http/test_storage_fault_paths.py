@@ -22,14 +22,6 @@ def no_faults_left_behind():
     faults.clear()
 
 
-@pytest.fixture
-def run_queue(app_functions, storage_connection_string):
-    async def run() -> int:
-        return len(await drain(storage_connection_string, EXECUTIONS_QUEUE, app_functions["run_queued_execution"]))
-
-    return run
-
-
 async def _newest(api: Api, workflow: str) -> list[dict]:
     _, page = await api.call("list_execution_page", "GET", "http://x/api/workflows/executions",
                              params={"workflow_id": workflow, "limit": "100"})

@@ -278,3 +278,22 @@ async def test_a_flush_that_lands_late_never_shortens_a_newer_page(supervised: S
     assert result is not None and result.status is ExecutionStatus.SUCCESS
     stored = await supervised.store.get_logs(record.id)
     assert [line.sequence for line in stored] == list(range(1, 41))
+
+
+async def test_renewals_that_fail_for_a_while_do_not_end_the_run(supervised: Supervised) -> None:
+    # Given an execution logging for 4 seconds
+    record = await supervised.running("chatty", {"lines": 40, "every": 0.1})
+    run = asyncio.ensure_future(supervised.engine.run_claimed(record))
+    await asyncio.sleep(0.5)
+    # When lease renewals (ETag-conditional MERGEs of the record) fail for a moment, shorter than the lease
+    with faults.injected([{"match": "table.ConduitExecutions.merge", "fault": "error", "status": 503, "times": 2}]):
+        await asyncio.sleep(1.0)
+        assert faults.fired() >= 1
+    seen = await supervised.watch(record, 1.5)
+    result = await run
+    # Then renewals resume, and the run ends once, as attempt 1, with all its lines
+    assert len(set(_expiries(seen))) >= 2
+    assert result is not None and result.status is ExecutionStatus.SUCCESS
+    final = await supervised.store.get("GLOBAL", record.id)
+    assert final is not None and final.status is ExecutionStatus.SUCCESS and final.attempt == 1
+    assert [line.sequence for line in await supervised.store.get_logs(record.id)] == list(range(1, 41))

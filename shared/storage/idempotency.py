@@ -17,8 +17,8 @@ caller). When the key row already exists:
 - it names another workflow and is younger than the window: ConflictError (409) — a key is bound to its workflow;
 - it names the same workflow and its execution failed without running (`QueueSendFailed`): that one answers too —
   a concurrent repeat may already have been told its id, so one key names one execution for the whole window;
-- it has expired (or its record is gone): it is replaced, ETag-conditionally, in one batch with the new record; of concurrent takeovers exactly one wins and
-  the others answer with the winner.
+- it has expired (or its record is gone): it is replaced, ETag-conditionally, in one batch with the new record; of
+  concurrent takeovers exactly one wins and the others answer with the winner.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 # The two commands a new user needs; both install what is missing first (scripts/bootstrap.sh).
 .PHONY: run test lint bench
 
+# `make run PORT=7072 AZURITE_PORTS=10010,10011,10012` when the default ports (7071; 10000-10002) are taken.
 run:
-	@bash scripts/run.sh
+	@bash scripts/run.sh $(if $(PORT),--port $(PORT)) $(if $(AZURITE_PORTS),--azurite-ports $(AZURITE_PORTS))
 
 test:
 	@bash scripts/test.sh

@@ -221,3 +221,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for host in _running:
             report.sections.append((f"devhost pid {host.pid} log ({host.log_path})", host.log_tail()))
     return report
+
+
+async def wait_for_record(store, execution_id: str, condition, timeout: float = 30.0):
+    """The execution's record (GLOBAL scope) once `condition(record)` holds; fails naming its status after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = await store.get("GLOBAL", execution_id)
+        if record is not None and condition(record):
+            return record
+        assert time.monotonic() < deadline, f"execution {execution_id} is still {record and record.status}"
+        await asyncio.sleep(0.1)

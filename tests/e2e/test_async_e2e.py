@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from shared.models import ExecutionRecord, ExecutionStatus
 from shared.storage.executions import ExecutionStore
-from tests.e2e.conftest import ConduitHost, ConduitHosts
+from tests.e2e.conftest import ConduitHost, ConduitHosts, wait_for_record
 
 # Hosts that serve HTTP only: their queue trigger is disabled, so queued work runs on the worker hosts.
 HTTP_ONLY = {"AzureWebJobs.run_queued_execution.Disabled": "true"}
 FAST_LEASES = {"CONDUIT_LEASE_SECONDS": "3", "DEVHOST_QUEUE_LEASE_SECONDS": "4"}
-
-
-async def _wait_for(store: ExecutionStore, execution_id: str, condition, timeout: float = 30.0) -> ExecutionRecord:
-    deadline = time.monotonic() + timeout
-    while True:
-        record = await store.get("GLOBAL", execution_id)
-        if record is not None and condition(record):
-            return record
-        assert time.monotonic() < deadline, f"execution {execution_id} is still {record and record.status}"
-        await asyncio.sleep(0.1)
 
 
 async def _submit(host: ConduitHost, name: str, input_data: dict) -> str:
@@ -44,7 +33,7 @@ async def test_async_execution_runs_on_a_worker_host(conduit_hosts: ConduitHosts
         # When an async workflow is submitted
         execution_id = await _submit(api, "sleepy", {"seconds": 0.2})
         # Then the worker runs it to Success and the HTTP host serves its record and logs
-        record = await _wait_for(store, execution_id, lambda r: r.status.is_terminal)
+        record = await wait_for_record(store, execution_id, lambda r: r.status.is_terminal)
     assert record.status is ExecutionStatus.SUCCESS and record.output_data == {"slept": 0.2}
     assert record.lease_owner is None and "run_queued_execution" in worker.log()
     logs = (await api.client.get(f"/api/workflows/executions/{execution_id}/logs")).json()["items"]
@@ -57,13 +46,13 @@ async def test_killed_worker_is_taken_over_by_another(conduit_hosts: ConduitHost
     workers = [await conduit_hosts.start(http=False, env=FAST_LEASES) for _ in range(2)]
     async with ExecutionStore.from_connection_string(storage_connection_string) as store:
         execution_id = await _submit(api, "sleepy", {"seconds": 3})
-        running = await _wait_for(store, execution_id, lambda r: r.status is ExecutionStatus.RUNNING)
+        running = await wait_for_record(store, execution_id, lambda r: r.status is ExecutionStatus.RUNNING)
         # When the worker running it is killed with SIGKILL
         victim = _host_running(workers, running)
         victim.kill()
         await victim.wait()
         # Then the other worker takes it over and completes it, counting a second attempt
-        record = await _wait_for(store, execution_id, lambda r: r.status.is_terminal, timeout=40)
+        record = await wait_for_record(store, execution_id, lambda r: r.status.is_terminal, timeout=40)
     assert record.status is ExecutionStatus.SUCCESS and record.attempt == 2
     survivor = next(w for w in workers if w is not victim)
     assert "taking over execution" in survivor.log()
@@ -77,13 +66,13 @@ async def test_cancel_reaches_the_worker_on_another_host(
     await conduit_hosts.start(http=False)
     async with ExecutionStore.from_connection_string(storage_connection_string) as store:
         execution_id = await _submit(api, "sleepy", {"seconds": 25})
-        await _wait_for(store, execution_id, lambda r: r.status is ExecutionStatus.RUNNING)
+        await wait_for_record(store, execution_id, lambda r: r.status is ExecutionStatus.RUNNING)
         # When it is cancelled through the HTTP host
         response = await api.client.post(f"/api/workflows/executions/{execution_id}/cancel")
         asked = time.monotonic()
         assert response.status_code == 202 and response.json()["status"] == "Cancelling"
         # Then the worker stops it within 2 seconds
-        record = await _wait_for(store, execution_id, lambda r: r.status.is_terminal, timeout=10)
+        record = await wait_for_record(store, execution_id, lambda r: r.status.is_terminal, timeout=10)
         took = time.monotonic() - asked
     assert record.status is ExecutionStatus.CANCELLED and record.error_message == "Execution cancelled by user"
     assert took < 2.5

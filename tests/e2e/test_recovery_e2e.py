@@ -11,7 +11,7 @@ from pathlib import Path
 
 from shared.models import ExecutionRecord, ExecutionStatus
 from shared.storage.executions import ExecutionStore
-from tests.e2e.conftest import ConduitHost, ConduitHosts
+from tests.e2e.conftest import ConduitHost, ConduitHosts, wait_for_record
 
 HTTP_ONLY = {"AzureWebJobs.run_queued_execution.Disabled": "true"}
 # Short leases, a recovery pass every second, and a queue lease so long that only recovery can bring a message back.
@@ -20,16 +20,6 @@ RECOVERY = {
     "CONDUIT_RECOVERY_SCHEDULE": "*/1 * * * * *",
     "DEVHOST_QUEUE_LEASE_SECONDS": "600",
 }
-
-
-async def _wait_for(store: ExecutionStore, execution_id: str, condition, timeout: float = 30.0) -> ExecutionRecord:
-    deadline = time.monotonic() + timeout
-    while True:
-        record = await store.get("GLOBAL", execution_id)
-        if record is not None and condition(record):
-            return record
-        assert time.monotonic() < deadline, f"execution {execution_id} is still {record and record.status}"
-        await asyncio.sleep(0.1)
 
 
 async def _submit(host: ConduitHost, name: str, input_data: dict) -> str:
@@ -51,15 +41,15 @@ async def test_a_killed_hosts_long_timeout_execution_is_rerun_within_a_few_lease
     workers = [await conduit_hosts.start(http=False, env=RECOVERY) for _ in range(2)]
     async with ExecutionStore.from_connection_string(storage_connection_string) as store:
         execution_id = await _submit(api, "slow_120", {"seconds": 4})
-        running = await _wait_for(store, execution_id, lambda r: r.status is ExecutionStatus.RUNNING)
+        running = await wait_for_record(store, execution_id, lambda r: r.status is ExecutionStatus.RUNNING)
         # When the worker running it is killed
         victim = _host_running(workers, running)
         victim.kill()
         killed_at = time.monotonic()
         # Then attempt 2 starts within a few lease lengths (not at its deadline, nor when the queue lease lapses)
-        await _wait_for(store, execution_id, lambda r: r.attempt == 2, timeout=30)
+        await wait_for_record(store, execution_id, lambda r: r.attempt == 2, timeout=30)
         rerun_after = time.monotonic() - killed_at
-        record = await _wait_for(store, execution_id, lambda r: r.status.is_terminal, timeout=30)
+        record = await wait_for_record(store, execution_id, lambda r: r.status.is_terminal, timeout=30)
     assert rerun_after < 20, f"attempt 2 started {rerun_after:.1f}s after the kill"
     assert record.status is ExecutionStatus.SUCCESS and record.attempt == 2
     print(f"attempt 2 started {rerun_after:.1f}s after the kill (lease 3 s)")
@@ -77,10 +67,10 @@ async def test_code_that_kills_its_host_ends_failed_host_died(
         execution_id = await _submit(api, "exit_host", {})
         for attempt in (1, 2):
             assert await worker.wait(timeout=30) == 3, f"attempt {attempt} did not end its host"
-            await _wait_for(store, execution_id, lambda r, a=attempt: r.attempt == a)
+            await wait_for_record(store, execution_id, lambda r, a=attempt: r.attempt == a)
             worker = await conduit_hosts.start(http=False, env=settings)
         # Then after the second attempt it is Failed, HostDied, with a reason saying so, and the new worker lives
-        record = await _wait_for(store, execution_id, lambda r: r.status.is_terminal, timeout=30)
+        record = await wait_for_record(store, execution_id, lambda r: r.status.is_terminal, timeout=30)
     assert record.status is ExecutionStatus.FAILED and record.error_type == "HostDied", record
     assert record.attempt == 2 and "died while running it" in (record.error_message or "")
     await asyncio.sleep(1)
@@ -120,7 +110,7 @@ async def test_queue_pickup_resumes_promptly_after_a_queue_outage(
         rules.write_text("[]")
         ended_at = time.monotonic()
         # Then the execution is picked up within a few seconds
-        await _wait_for(store, execution_id, lambda r: r.status.is_terminal, timeout=30)
+        await wait_for_record(store, execution_id, lambda r: r.status.is_terminal, timeout=30)
     took = time.monotonic() - ended_at
     assert took < 10, f"picked up {took:.1f}s after the outage ended"
     print(f"picked up {took:.1f}s after the outage ended")

@@ -6,8 +6,8 @@ import asyncio
 
 from shared.models import ExecutionStatus
 from shared.storage.executions import ExecutionStore
-from tests.e2e.conftest import ConduitHosts
-from tests.e2e.test_async_e2e import FAST_LEASES, HTTP_ONLY, _host_running, _submit, _wait_for
+from tests.e2e.conftest import ConduitHosts, wait_for_record
+from tests.e2e.test_async_e2e import FAST_LEASES, HTTP_ONLY, _host_running, _submit
 
 
 async def test_a_blocked_loop_keeps_its_lease_and_is_not_taken_over(
@@ -19,7 +19,7 @@ async def test_a_blocked_loop_keeps_its_lease_and_is_not_taken_over(
     async with ExecutionStore.from_connection_string(storage_connection_string) as store:
         # When an async workflow blocks its host's event loop with time.sleep for 40 s
         execution_id = await _submit(api, "blocks_loop", {"seconds": 40})
-        running = await _wait_for(store, execution_id, lambda r: r.status is ExecutionStatus.RUNNING)
+        running = await wait_for_record(store, execution_id, lambda r: r.status is ExecutionStatus.RUNNING)
         runner = _host_running(workers, running)
         expiries = set()
         for _ in range(10):  # 10 s into the block: the lease still moves, renewed from the supervisor's thread
@@ -27,7 +27,7 @@ async def test_a_blocked_loop_keeps_its_lease_and_is_not_taken_over(
             current = await store.get("GLOBAL", execution_id)
             assert current is not None and current.status is ExecutionStatus.RUNNING, current
             expiries.add(current.lease_expires_at)
-        record = await _wait_for(store, execution_id, lambda r: r.status.is_terminal, timeout=80)
+        record = await wait_for_record(store, execution_id, lambda r: r.status.is_terminal, timeout=80)
     # Then it finished once, on its first attempt, with its result; the other host never ran it
     assert len(expiries) >= 5
     assert record.status is ExecutionStatus.SUCCESS and record.attempt == 1, record

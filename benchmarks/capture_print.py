@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared import workflow
-from shared.engine import Engine
+from shared.engine.core import Engine
+from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import ExecutionRequest
-from shared.registry import FunctionRegistry, use_registry
 
 registry = FunctionRegistry()
 with use_registry(registry):

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devhost.azurite import start_azurite
 from shared import ExecutionContext, workflow
-from shared.engine import Engine
+from shared.engine.core import Engine
+from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import ExecutionRequest, ExecutionStatus
-from shared.registry import FunctionRegistry, use_registry
 from shared.storage.clients import RequestCounter
 from shared.storage.executions import ExecutionStore
 

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devhost.azurite import start_azurite
 from shared import ExecutionContext, workflow
-from shared.engine import Engine
-from shared.leases import WORKER_ID, lease_until
+from shared.engine.core import Engine
+from shared.engine.leases import WORKER_ID, lease_until
+from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import ExecutionRecord, ExecutionStatus, new_execution_id, utc_now
-from shared.registry import FunctionRegistry, use_registry
 from shared.storage.clients import RequestCounter
 from shared.storage.executions import ExecutionStore
 
@@ -37,9 +37,9 @@ with use_registry(registry):
 
 
 def supervised_by(connection_string: str, counter: RequestCounter) -> contextlib.AbstractContextManager[object]:
-    """This tree's supervisor counted by `counter` (trees before shared/supervision.py count through the store)."""
+    """This tree's supervisor counted by `counter` (older trees count through the store)."""
     try:
-        from shared.supervision import Supervisor, installed
+        from shared.engine.supervision import Supervisor, installed
     except ImportError:
         return contextlib.nullcontext()
     return installed(Supervisor(connection_string, counter=counter))

@@ -216,8 +216,8 @@ class Host:
 def _offer_recycle_hook() -> None:
     """Let the hosted app ask for a fresh process (`request_recycle`), as the Functions host restarts a worker that
     exits. devhost hosts any app and imports none of its code: the hook is offered only to an app that has loaded
-    Conduit's `shared.recycling`, which recycles a host whose abandoned user code piles up."""
-    recycling = sys.modules.get("shared.recycling")
+    Conduit's `shared.engine.recycling`, which recycles a host whose abandoned user code piles up."""
+    recycling = sys.modules.get("shared.engine.recycling")
     register = getattr(recycling, "set_recycle_hook", None)
     if register is not None:
         register(request_recycle)

@@ -1,9 +1,10 @@
-"""Conduit's errors: one small tree, mapped to HTTP statuses in one table (`shared.http.STATUS_BY_ERROR`)."""
+"""Conduit's errors: one small tree, mapped to HTTP statuses in one table (`shared.api.http.STATUS_BY_ERROR`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConduitError(Exception):
@@ -99,6 +100,33 @@ class ExecutionNotFoundError(NotFoundError):
     def __init__(self, execution_id: str) -> None:
         super().__init__(f"No execution with id '{execution_id}' was found.")
         self.execution_id = execution_id
+
+
+class RouteNotFoundError(NotFoundError):
+    """No route of the API has this path."""
+
+    code = "route_not_found"
+
+    def __init__(self, method: str, url: str) -> None:
+        path = _path_of(url)
+        super().__init__(f"No API route matches {method} {path}.", details={"method": method, "path": path})
+
+
+class MethodNotAllowedError(ConduitError):
+    """The path exists but does not take this method; `allowed` lists the ones it takes (and the `Allow` header)."""
+
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, url: str, allowed: list[str]) -> None:
+        path = _path_of(url)
+        super().__init__(
+            f"{method} is not allowed on {path}; it takes {', '.join(allowed)}.",
+            details={"method": method, "path": path, "allowed": allowed},
+        )
+
+
+def _path_of(url: str) -> str:
+    return urlsplit(url).path or url
 
 
 class ConflictError(ConduitError):

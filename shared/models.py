@@ -45,7 +45,7 @@ TERMINAL_STATUSES = frozenset(
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asked for an execution. Every HTTP request resolves to one (see `shared.auth`)."""
+    """Who asked for an execution. Every HTTP request resolves to one (see `shared.identity.auth`)."""
 
     user_id: str
     email: str | None = None
@@ -54,7 +54,9 @@ class Caller:
     scope: str = GLOBAL_SCOPE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "email": self.email, "name": self.name}
+        """The caller as every record stores it, whatever ran the execution (sync, queued, scheduled)."""
+        admin = self.is_platform_admin
+        return {"user_id": self.user_id, "email": self.email, "name": self.name, "is_platform_admin": admin}
 
 
 SYSTEM_CALLER = Caller(user_id="system", name="Conduit", is_platform_admin=True)
@@ -246,6 +248,7 @@ class ExecutionRecord:
             "variables": self.variables,
             "error_message": self.error_message,
             "error_type": self.error_type,
+            "created_at": iso(self.created_at),
             "started_at": iso(self.started_at),
             "completed_at": iso(self.completed_at),
             "duration_ms": self.duration_ms,

@@ -11,26 +11,26 @@ import asyncio
 import threading
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
-from shared import finisher, supervision
-from shared.discovery import DiscoveryReport, discover
-from shared.engine import Engine
-from shared.queueing import ExecutionQueue
-from shared.registry import FunctionRegistry, get_registry
+from shared.engine import finisher, supervision
+from shared.engine.core import Engine
+from shared.engine.watchdog import LoopWatchdog
+from shared.executions.service import WorkflowCall, submit
+from shared.executions.services import Services
+from shared.functions.discovery import DiscoveryReport, discover
+from shared.functions.registry import FunctionRegistry, get_registry
+from shared.models import ExecutionRequest, ExecutionResult
 from shared.storage.clients import connection_string_from_env, open_tables
 from shared.storage.executions import ExecutionStore
-from shared.watchdog import LoopWatchdog
+from shared.storage.queues import ExecutionQueue
 
 
 @dataclass
-class Runtime:
-    """Everything a trigger needs: the registry, what discovery reported, the store and the engine."""
+class Runtime(Services):
+    """Everything a trigger needs: the services (registry, store, queue, engine) plus what discovery reported."""
 
-    registry: FunctionRegistry
-    report: DiscoveryReport
-    store: ExecutionStore
-    engine: Engine
-    queue: ExecutionQueue
+    report: DiscoveryReport = field(default_factory=DiscoveryReport)
     watchdog: LoopWatchdog | None = field(default=None, repr=False)
 
     async def close(self) -> None:
@@ -97,3 +97,14 @@ async def close_runtimes() -> None:
 def set_runtime(runtime: Runtime) -> None:
     """Install a prepared runtime for the running loop (tests and benchmarks with their own registry)."""
     _runtimes[asyncio.get_running_loop()] = runtime
+
+
+async def execute(request: ExecutionRequest) -> ExecutionResult:
+    """Run `request` on this process's engine: the entry point every trigger uses."""
+    runtime = await get_runtime()
+    return await runtime.engine.execute(request)
+
+
+async def execute_workflow(**arguments: Any) -> str:
+    """Run a workflow programmatically and return its execution id (`wait=True` runs it to completion)."""
+    return (await submit(await get_runtime(), WorkflowCall(**arguments))).execution_id

@@ -1,9 +1,13 @@
 """HTTP: list executions, read one with its logs and steps, cancel one."""
 
-import azure.functions as func
+from typing import Any, Literal
 
-from shared.executions import (
-    LEVELS,
+import azure.functions as func
+from pydantic import BaseModel, Field, field_validator
+
+from shared.api.http import json_response
+from shared.api.routes import ApiCall, Route
+from shared.executions.queries import (
     MAX_ATTEMPT,
     LogQuery,
     cancel_execution,
@@ -12,80 +16,95 @@ from shared.executions import (
     get_execution_steps,
     list_executions,
 )
-from shared.http import QueryReader, endpoint, json_response
-from shared.models import Caller, ExecutionStatus
+from shared.models import ExecutionStatus
+from shared.runtime import get_runtime
 
-bp = func.Blueprint()
-_ANONYMOUS = func.AuthLevel.ANONYMOUS
+LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-async def list_execution_page(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+class ListQuery(BaseModel):
+    """`GET /api/workflows/executions`: newest first, filtered, paged."""
+
+    workflow_id: str | None = None
+    status_filter: ExecutionStatus | None = None
+    limit: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=10_000)
+    continuation_token: str | None = None
+
+
+class LogsQuery(BaseModel):
+    """`GET .../logs`: filters, a tail position (`after`) and an earlier attempt."""
+
+    level: LevelName | None = None
+    step_name: str | None = None
+    step_type: str | None = None
+    has_error: bool | None = None
+    limit: int | None = Field(None, ge=1, le=1000)
+    after: int | None = Field(None, ge=0, le=10**9)
+    attempt: int | None = Field(None, ge=1, le=MAX_ATTEMPT)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class StepsQuery(BaseModel):
+    """`GET .../steps`: an earlier attempt's steps."""
+
+    attempt: int | None = Field(None, ge=1, le=MAX_ATTEMPT)
+
+
+async def list_execution_page(call: ApiCall) -> func.HttpResponse:
     """Newest first: `?workflow_id=&status_filter=&limit=&offset=&continuation_token=`."""
-    query = QueryReader(req)
-    workflow = query.text("workflow_id")
-    status = query.choice("status_filter", {s.value for s in ExecutionStatus})
-    limit = query.integer("limit", 20, 1, 100) or 20
-    offset = query.integer("offset", 0, 0, 10_000) or 0
-    query.check()
+    query: ListQuery = call.query
     items, token = await list_executions(
-        caller, workflow=workflow, status=status, limit=limit, offset=offset,
-        continuation_token=query.text("continuation_token"),
+        await get_runtime(),
+        call.known_caller,
+        workflow=query.workflow_id,
+        status=query.status_filter.value if query.status_filter else None,
+        limit=query.limit,
+        offset=query.offset,
+        continuation_token=query.continuation_token,
     )
     return json_response({"items": [record.to_list_item() for record in items], "continuation_token": token})
 
 
-async def get_execution_by_id(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def get_execution_by_id(call: ApiCall) -> func.HttpResponse:
     """One execution of the caller's scope."""
-    record = await get_execution(caller, req.route_params["execution_id"])
+    record = await get_execution(await get_runtime(), call.known_caller, call.path("execution_id"))
     return json_response(record.to_api())
 
 
-async def get_execution_log_lines(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def get_execution_log_lines(call: ApiCall) -> func.HttpResponse:
     """Log lines of the latest attempt in order: `?level=&step_name=&step_type=&has_error=&limit=&after=&attempt=`
     (`after` tails a run, `attempt` shows an earlier attempt of a run that was taken over)."""
-    params = QueryReader(req)
-    query = LogQuery(
-        level=params.choice("level", set(LEVELS), case_insensitive=True),
-        step_name=params.text("step_name"),
-        step_type=params.text("step_type"),
-        has_error=params.boolean("has_error"),
-        limit=params.integer("limit", None, 1, 1000),
-        after=params.integer("after", None, 0, 10**9),
-        attempt=params.integer("attempt", None, 1, MAX_ATTEMPT),
-    )
-    params.check()
-    attempt, lines = await get_execution_logs(caller, req.route_params["execution_id"], query)
+    params: LogsQuery = call.query
+    query = LogQuery(**params.model_dump())
+    attempt, lines = await get_execution_logs(await get_runtime(), call.known_caller, call.path("execution_id"), query)
     last = lines[-1].sequence if lines else query.after
     return json_response({"items": [line.to_dict() for line in lines], "last_sequence": last, "attempt": attempt})
 
 
-async def get_execution_step_records(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def get_execution_step_records(call: ApiCall) -> func.HttpResponse:
     """Steps from `context.step(...)` and every `context.http` call, in the order they started: those of the latest
     attempt, or of `?attempt=N`."""
-    params = QueryReader(req)
-    wanted = params.integer("attempt", None, 1, MAX_ATTEMPT)
-    params.check()
-    attempt, steps = await get_execution_steps(caller, req.route_params["execution_id"], wanted)
+    runtime, wanted = await get_runtime(), call.query.attempt
+    attempt, steps = await get_execution_steps(runtime, call.known_caller, call.path("execution_id"), wanted)
     return json_response({"items": steps, "attempt": attempt})
 
 
-async def cancel_execution_by_id(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def cancel_execution_by_id(call: ApiCall) -> func.HttpResponse:
     """Pending -> Cancelled now; Running -> Cancelling (stopped within about a second); finished -> 409."""
-    record = await cancel_execution(caller, req.route_params["execution_id"])
-    return json_response({"execution_id": record.id, "status": record.status.value},
-                         200 if record.status.is_terminal else 202)
+    record = await cancel_execution(await get_runtime(), call.known_caller, call.path("execution_id"))
+    status = 200 if record.status.is_terminal else 202
+    return json_response({"execution_id": record.id, "status": record.status.value}, status)
 
 
-bp.route(route="workflows/executions", methods=["GET"], auth_level=_ANONYMOUS)(endpoint(list_execution_page))
-bp.route(route="workflows/executions/{execution_id}", methods=["GET"], auth_level=_ANONYMOUS)(
-    endpoint(get_execution_by_id)
-)
-bp.route(route="workflows/executions/{execution_id}/logs", methods=["GET"], auth_level=_ANONYMOUS)(
-    endpoint(get_execution_log_lines)
-)
-bp.route(route="workflows/executions/{execution_id}/steps", methods=["GET"], auth_level=_ANONYMOUS)(
-    endpoint(get_execution_step_records)
-)
-bp.route(route="workflows/executions/{execution_id}/cancel", methods=["POST"], auth_level=_ANONYMOUS)(
-    endpoint(cancel_execution_by_id)
-)
+routes = [
+    Route("GET", "workflows/executions", list_execution_page, query=ListQuery),
+    Route("GET", "workflows/executions/{execution_id}", get_execution_by_id),
+    Route("GET", "workflows/executions/{execution_id}/logs", get_execution_log_lines, query=LogsQuery),
+    Route("GET", "workflows/executions/{execution_id}/steps", get_execution_step_records, query=StepsQuery),
+    Route("POST", "workflows/executions/{execution_id}/cancel", cancel_execution_by_id),
+]

@@ -2,15 +2,14 @@
 
 import azure.functions as func
 
-from shared import abandoned, recycling
-from shared.http import json_response, optional_caller, public_endpoint, storage_unavailable
-from shared.outage import retry_after_seconds
+from shared.api.http import json_response, storage_unavailable
+from shared.api.routes import ApiCall, Route
+from shared.engine import abandoned, recycling
 from shared.runtime import get_runtime, load_functions
+from shared.storage.outage import retry_after_seconds
 
-bp = func.Blueprint()
 
-
-async def health(req: func.HttpRequest, caller: None) -> func.HttpResponse:
+async def health(call: ApiCall) -> func.HttpResponse:
     """200 when storage answers and the host takes work; 503 when storage does not answer or the host is recycling.
 
     `abandoned` counts user code that outlived its execution (a thread or task that would not stop) and still runs;
@@ -22,8 +21,8 @@ async def health(req: func.HttpRequest, caller: None) -> func.HttpResponse:
         storage["reachable"] = await runtime.store.ping()
     except Exception as error:  # a health check reports what is wrong instead of failing
         # Logged once with an id; the error's text (hosts, connection errors) is shown to admins only.
-        storage["error_id"] = storage_unavailable(req, error).details["error_id"]
-        if optional_caller(req) is not None:
+        storage["error_id"] = storage_unavailable(call.request, error).details["error_id"]
+        if call.caller is not None:
             storage["error"] = str(error)
     accepting = recycling.accepting_work()
     status = "recycling" if not accepting else "ok" if storage["reachable"] else "degraded"
@@ -41,4 +40,4 @@ async def health(req: func.HttpRequest, caller: None) -> func.HttpResponse:
     return json_response(body, 503, headers={"Retry-After": str(retry_after_seconds())})
 
 
-bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)(public_endpoint(health))
+routes = [Route("GET", "health", health, access="public")]

@@ -5,13 +5,11 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.engine import execute
-from shared.errors import ForbiddenError
-from shared.executions import result_to_api
-from shared.http import endpoint, json_response, read_body
-from shared.models import Caller, ExecutionRequest
-
-bp = func.Blueprint()
+from shared.api.http import json_response
+from shared.api.routes import ApiCall, Route
+from shared.executions.queries import result_to_api
+from shared.models import ExecutionRequest
+from shared.runtime import execute
 
 
 class ScriptBody(BaseModel):
@@ -23,15 +21,13 @@ class ScriptBody(BaseModel):
     input_data: dict[str, Any] = Field(default_factory=dict)
 
 
-async def execute_script(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def execute_script(call: ApiCall) -> func.HttpResponse:
     """Run the script now; its variables come back in `variables`, `result` (if set) in `output_data`."""
-    if not caller.is_platform_admin:
-        raise ForbiddenError("Only platform admins may run inline scripts.")
-    body = read_body(req, ScriptBody)
+    body: ScriptBody = call.body
     request = ExecutionRequest(
-        caller=caller, code=body.code, name=body.name, parameters=body.input_data, trigger={"kind": "script"}
+        caller=call.known_caller, code=body.code, name=body.name, parameters=body.input_data, trigger={"kind": "script"}
     )
     return json_response(result_to_api(await execute(request)))
 
 
-bp.route(route="scripts/execute", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)(endpoint(execute_script))
+routes = [Route("POST", "scripts/execute", execute_script, access="admin", body=ScriptBody)]

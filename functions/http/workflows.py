@@ -5,14 +5,11 @@ from typing import Any, Literal
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.errors import FieldError, ForbiddenError, InputValidationError, WorkflowNotFoundError
-from shared.execution_service import WorkflowCall, submit
-from shared.executions import result_to_api
-from shared.http import endpoint, json_response, read_body
-from shared.models import Caller
+from shared.api.http import json_response
+from shared.api.routes import ApiCall, Route
+from shared.executions.queries import result_to_api
+from shared.executions.service import WorkflowCall, submit
 from shared.runtime import get_runtime
-
-bp = func.Blueprint()
 
 
 class ExecuteBody(BaseModel):
@@ -30,50 +27,37 @@ class ExecuteBody(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
-async def list_workflows(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def list_workflows(call: ApiCall) -> func.HttpResponse:
     """Every registered workflow with its parameters."""
     runtime = await get_runtime()
     return json_response({"items": [m.to_api() for m in runtime.registry.list("workflow")]})
 
 
-async def execute_workflow(req: func.HttpRequest, caller: Caller) -> func.HttpResponse:
+async def execute_workflow(call: ApiCall) -> func.HttpResponse:
     """Sync: run now, 200 with the result (a failed workflow is still 200). Async: 202 with a Location."""
-    body = read_body(req, ExecuteBody)
-    name = req.route_params["name"]
-    runtime = await get_runtime()
-    metadata = runtime.registry.get(name)
-    if metadata is None or not metadata.is_workflow:
-        raise WorkflowNotFoundError(name)
-    wait = (body.mode or metadata.execution_mode) == "sync"
-    if wait and body.idempotency_key:
-        raise InputValidationError([FieldError("idempotency_key", "applies to async executions only")])
+    body: ExecuteBody = call.body
     submission = await submit(
-        WorkflowCall(workflow_name=name, input_data=body.input_data, caller=caller, wait=wait,
-                     trigger_payload=_trigger(body, caller), idempotency_key=body.idempotency_key)
+        await get_runtime(),
+        WorkflowCall(
+            workflow_name=call.path("name"),
+            input_data=body.input_data,
+            caller=call.known_caller,
+            wait=None if body.mode is None else body.mode == "sync",
+            trigger_payload={"kind": "http"},
+            idempotency_key=body.idempotency_key,
+            log_level=body.log_level,
+        ),
     )
     if submission.result is not None:
         return json_response(result_to_api(submission.result))
     location = f"/api/workflows/executions/{submission.execution_id}"
-    answer = {"execution_id": submission.execution_id, "status": submission.status.value}
+    answer: dict[str, Any] = {"execution_id": submission.execution_id, "status": submission.status.value}
     if submission.duplicate:
         answer["duplicate"] = True
     return json_response(answer, 202, headers={"Location": location})
 
 
-def _trigger(body: ExecuteBody, caller: Caller) -> dict[str, Any]:
-    """The trigger stored with the execution; an admin's `log_level` rides in it, so a queued run gets it too.
-
-    Choosing the level is for platform admins only: DEBUG lines can hold what a workflow's users should not see.
-    Today every caller is the admin key (shared.auth), so this check is where a user caller will be refused.
-    """
-    if body.log_level is None:
-        return {"kind": "http"}
-    if not caller.is_platform_admin:
-        raise ForbiddenError("Only platform admins may choose an execution's log_level.")
-    return {"kind": "http", "log_level": body.log_level}
-
-
-bp.route(route="workflows", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)(endpoint(list_workflows))
-bp.route(route="workflows/{name}/execute", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)(
-    endpoint(execute_workflow)
-)
+routes = [
+    Route("GET", "workflows", list_workflows),
+    Route("POST", "workflows/{name}/execute", execute_workflow, body=ExecuteBody),
+]

@@ -1,4 +1,4 @@
-"""Timer: every 5 minutes, finish the executions nobody else will (see shared.cleanup).
+"""Timer: every 5 minutes, finish the executions nobody else will (see shared.executions.cleanup).
 
 `CONDUIT_CLEANUP_SCHEDULE` (an NCRONTAB expression, default every 5 minutes) is read when the app is indexed; chaos
 runs and tests use a shorter one.
@@ -9,7 +9,8 @@ import os
 
 import azure.functions as func
 
-from shared.cleanup import clean_up
+from shared.executions.cleanup import clean_up
+from shared.runtime import get_runtime
 
 bp = func.Blueprint()
 log = logging.getLogger("conduit.cleanup")
@@ -18,7 +19,7 @@ SCHEDULE = os.environ.get("CONDUIT_CLEANUP_SCHEDULE", "").strip() or "0 */5 * * 
 
 
 async def clean_up_executions(timer: func.TimerRequest) -> None:
-    report = await clean_up()
+    report = await clean_up(await get_runtime())
     if report.changed:
         log.info("clean-up: %s", report.summary())
 

@@ -1,4 +1,4 @@
-"""Timer: every 15 seconds, take over or finish the executions whose host died (see shared.recovery).
+"""Timer: every 15 seconds, take over or finish the executions whose host died (see shared.executions.recovery).
 
 `CONDUIT_RECOVERY_SCHEDULE` (an NCRONTAB expression, default every 15 s) is read when the app is indexed; tests use a
 shorter one. Each pass is one range read per scope, so a frequent schedule is cheap.
@@ -9,7 +9,8 @@ import os
 
 import azure.functions as func
 
-from shared.recovery import recover
+from shared.executions.recovery import recover
+from shared.runtime import get_runtime
 
 bp = func.Blueprint()
 log = logging.getLogger("conduit.recovery")
@@ -18,7 +19,7 @@ SCHEDULE = os.environ.get("CONDUIT_RECOVERY_SCHEDULE", "").strip() or "*/15 * * 
 
 
 async def recover_executions(timer: func.TimerRequest) -> None:
-    report = await recover()
+    report = await recover(await get_runtime())
     if report.changed:
         log.info("recovery: %s", report.summary())
 

@@ -1,5 +1,6 @@
-"""Table storage for Conduit: execution records, their log lines, steps and large values within the service limits,
-the scopes registry and idempotency keys."""
+"""Azure storage for Conduit: execution records, their log lines, steps and large values within the Table
+service limits, the scopes registry, idempotency keys, the execution queues, and how storage trouble is recognised
+and retried."""
 
 from shared.storage.clients import RequestCounter, connection_string_from_env, open_tables
 from shared.storage.executions import ExecutionStore

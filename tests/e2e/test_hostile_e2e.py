@@ -14,7 +14,7 @@ import httpx
 import pytest
 from azure.storage.queue.aio import QueueClient
 
-from shared.queueing import EXECUTIONS_QUEUE
+from shared.storage.queues import EXECUTIONS_QUEUE
 from tests.e2e.conftest import ADMIN_KEY, ConduitHost, ConduitHosts
 
 INTERNAL = ("Injected", "ServiceRequestError", "127.0.0.1", "devstoreaccount1", "Could not", "Traceback")

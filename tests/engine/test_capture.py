@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from shared import ExecutionContext, workflow
-from shared import capture as capture_module
-from shared.capture import current_capture
-from shared.engine import Engine
+from shared.capture import log_capture as capture_module
+from shared.capture.log_capture import current_capture
+from shared.capture.partial_lines import MAX_LINE_CHARS
+from shared.engine.core import Engine
+from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import ExecutionRequest, ExecutionResult, ExecutionStatus
-from shared.partial_lines import MAX_LINE_CHARS
-from shared.registry import FunctionRegistry, use_registry
 
 registry = FunctionRegistry()
 engine = Engine(registry)

@@ -4,7 +4,7 @@ import pytest
 
 from shared import ExecutionContext, data_provider, param, workflow
 from shared.errors import RegistrationError
-from shared.registry import FunctionRegistry, use_registry
+from shared.functions.registry import FunctionRegistry, use_registry
 
 
 @pytest.fixture

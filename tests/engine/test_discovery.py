@@ -3,8 +3,8 @@
 import uuid
 from pathlib import Path
 
-from shared.discovery import discover
-from shared.registry import FunctionRegistry
+from shared.functions.discovery import discover
+from shared.functions.registry import FunctionRegistry
 
 
 def _write(root: Path, relative: str, text: str) -> None:

@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from shared import ExecutionContext, UserError, get_context, param, workflow
-from shared.engine import Engine
+from shared.engine.core import Engine
 from shared.errors import ContextError, InputValidationError, WorkflowNotFoundError
+from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import Caller, ExecutionRequest, ExecutionResult, ExecutionStatus
-from shared.registry import FunctionRegistry, use_registry
 
 registry = FunctionRegistry()
 engine = Engine(registry)
@@ -135,7 +135,7 @@ async def test_exception_fails_with_type_and_traceback_line() -> None:
     assert result.logs[0].message == "about to fail"
     last = result.logs[-1]
     assert last.level == "ERROR" and "Traceback" in last.message and "in crash" in last.message
-    assert "shared/layers.py" not in last.message  # the engine's own frames are left out
+    assert "shared/engine/layers.py" not in last.message  # the engine's own frames are left out
 
 
 async def test_success_false_means_completed_with_errors() -> None:

@@ -13,15 +13,17 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from shared import abandoned, recycling, workflow
-from shared.engine import Engine
+from shared import workflow
+from shared.engine import abandoned, recycling
+from shared.engine.core import Engine
+from shared.engine.recycling import RECYCLE_EXIT_CODE, Recycler
 from shared.errors import HostRecyclingError
+from shared.executions.services import Services
+from shared.executions.worker import process_message
+from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import ExecutionRequest, ExecutionResult, ExecutionStatus
-from shared.queueing import ExecutionMessage
-from shared.recycling import RECYCLE_EXIT_CODE, Recycler
-from shared.registry import FunctionRegistry, use_registry
 from shared.storage import ExecutionStore
-from shared.worker import process_message
+from shared.storage.queues import ExecutionMessage
 
 registry = FunctionRegistry()
 engine = Engine(registry)
@@ -344,7 +346,9 @@ async def test_past_the_threshold_the_host_hook_is_called_and_new_work_is_refuse
     with pytest.raises(HostRecyclingError):
         await engine.execute(ExecutionRequest(name="quick", transient=True))
     with pytest.raises(HostRecyclingError):
-        await process_message(ExecutionMessage("some-execution", "GLOBAL").encode())
+        # (no storage is touched: the services are never used)
+        unused = Services(registry=registry, store=None, engine=engine, queue=None)  # type: ignore[arg-type]
+        await process_message(unused, ExecutionMessage("some-execution", "GLOBAL").encode())
 
 
 async def test_without_a_host_hook_the_process_exits_once_in_flight_executions_finish() -> None:

@@ -8,8 +8,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ServiceRequestError
 
 from shared.errors import StaleRecordError, StorageError
-from shared.outage import is_storage_outage
-from shared.retrying import retrying
+from shared.storage.outage import is_storage_outage
+from shared.storage.retrying import retrying
 
 
 def wrapped(cause: Exception) -> StorageError:

@@ -16,16 +16,16 @@ from datetime import datetime, timedelta
 import pytest
 
 from shared import ExecutionContext, workflow
-from shared.engine import Engine
+from shared.engine.core import Engine
+from shared.engine.leases import WORKER_ID
+from shared.engine.supervision import Supervisor, installed
+from shared.engine.watchdog import LoopWatchdog
 from shared.errors import StaleRecordError
-from shared.leases import WORKER_ID
+from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import ExecutionRecord, ExecutionRequest, ExecutionResult, ExecutionStatus, new_execution_id, utc_now
-from shared.registry import FunctionRegistry, use_registry
 from shared.storage import faults
 from shared.storage.clients import RequestCounter
 from shared.storage.executions import ExecutionStore
-from shared.supervision import Supervisor, installed
-from shared.watchdog import LoopWatchdog
 
 LEASE = 1.5
 POLL = 0.2

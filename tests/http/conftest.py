@@ -80,7 +80,7 @@ def api(app_functions) -> Api:
 @pytest.fixture
 def run_queue(app_functions, storage_connection_string) -> Callable[[], Awaitable[int]]:
     """Process what is queued on the executions queue with function_app's queue function; returns how many."""
-    from shared.queueing import EXECUTIONS_QUEUE
+    from shared.storage.queues import EXECUTIONS_QUEUE
     from tests.support.queue_drain import drain
 
     async def run() -> int:

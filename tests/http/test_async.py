@@ -6,7 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from shared.queueing import EXECUTIONS_QUEUE
+from shared.storage.queues import EXECUTIONS_QUEUE
 from tests.http.conftest import Api
 from tests.support.queue_drain import send_raw
 

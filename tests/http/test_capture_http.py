@@ -3,10 +3,11 @@ stored, and the `log_level` an admin asks for on execute (sync or queued)."""
 
 import pytest
 
-from functions.http.workflows import execute_workflow
-from shared import capture
+from shared.capture import log_capture as capture
 from shared.errors import ForbiddenError
+from shared.executions.service import WorkflowCall, submit
 from shared.models import Caller
+from shared.runtime import get_runtime
 from tests.http.conftest import Api
 
 
@@ -74,10 +75,8 @@ async def test_an_unknown_log_level_is_422(api: Api) -> None:
 
 async def test_only_platform_admins_may_choose_the_log_level(api: Api) -> None:
     # Given a caller who is not a platform admin (no such caller exists over HTTP yet: every key is the admin's)
-    import azure.functions as func
-
-    request = func.HttpRequest("POST", "http://localhost/api/workflows/debug_lines/execute",
-                               route_params={"name": "debug_lines"}, body=b'{"log_level": "DEBUG"}')
-    # When they ask for DEBUG, then they are refused before anything runs
+    caller = Caller(user_id="u-1", scope="org-1")
+    call = WorkflowCall(workflow_name="debug_lines", caller=caller, log_level="DEBUG", trigger_payload={"kind": "http"})
+    # When they ask for DEBUG, then the execution service refuses before anything runs
     with pytest.raises(ForbiddenError, match="Only platform admins may choose"):
-        await execute_workflow(request, Caller(user_id="u-1", scope="org-1"))
+        await submit(await get_runtime(), call)

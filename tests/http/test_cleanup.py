@@ -6,15 +6,15 @@ from datetime import timedelta
 
 from azure.storage.queue.aio import QueueClient
 
-from shared.cleanup import MAX_REQUEUES, PENDING_GRACE, clean_up
-from shared.execution_service import QUEUED
+from shared.executions.cleanup import MAX_REQUEUES, PENDING_GRACE, clean_up
+from shared.executions.poison import fail_poisoned
+from shared.executions.recovery import recover
+from shared.executions.service import QUEUED
+from shared.executions.worker import MAX_ATTEMPTS
 from shared.models import ExecutionRecord, ExecutionStatus, new_execution_id, utc_now
-from shared.poison import fail_poisoned
-from shared.queueing import EXECUTIONS_QUEUE, ExecutionMessage
-from shared.recovery import recover
 from shared.runtime import get_runtime
 from shared.storage import EXECUTIONS_TABLE, open_tables
-from shared.worker import MAX_ATTEMPTS
+from shared.storage.queues import EXECUTIONS_QUEUE, ExecutionMessage
 from tests.http.conftest import Api
 from tests.support.queue_drain import drain
 
@@ -76,7 +76,7 @@ async def test_cleanup_settles_stuck_executions_by_their_own_deadlines(app_funct
     await _drain_queue(app_functions)
 
     # When the clean-up runs
-    report = await clean_up()
+    report = await clean_up(await get_runtime())
 
     # Then each is settled by its own lease, deadline and age
     assert overdue.id in report.timed_out and (await _status(overdue)).status is ExecutionStatus.TIMEOUT
@@ -101,7 +101,7 @@ async def test_cleanup_settles_stuck_executions_by_their_own_deadlines(app_funct
     assert taken_over.status is ExecutionStatus.SUCCESS and taken_over.attempt == 2
 
     # And a second pass changes nothing that is already terminal
-    second = await clean_up()
+    second = await clean_up(await get_runtime())
     assert overdue.id not in second.timed_out and lost_for_good.id not in second.failed
 
 
@@ -114,7 +114,7 @@ async def test_a_lost_message_is_recovered_while_other_messages_are_in_flight(ap
     # And a Pending execution older than the grace period whose message was lost
     lost = await _record(ExecutionStatus.PENDING, age=PENDING_GRACE + timedelta(seconds=30), lease_left=None)
     # When the clean-up runs
-    report = await clean_up()
+    report = await clean_up(await get_runtime())
     # Then the lost one is sent again although the queue is not empty, and it runs
     assert lost.id in report.requeued
     await _drain_queue(app_functions)
@@ -134,7 +134,7 @@ async def test_one_bad_scope_does_not_abort_the_pass(app_functions, api: Api, st
         await table.update_entity({"PartitionKey": bad_scope, "RowKey": broken.id, "Trigger": "{not json"})
     lost = await _record(ExecutionStatus.PENDING, age=PENDING_GRACE * 2, lease_left=None, scope=good_scope)
     # When the clean-up runs
-    report = await clean_up()
+    report = await clean_up(await get_runtime())
     # Then the bad scope is reported as an error, and the good scope is still settled
     assert bad_scope in report.errors and lost.id in report.requeued
     assert "errors" in report.summary()
@@ -154,8 +154,8 @@ async def test_recovery_takes_over_what_a_dead_host_left(app_functions, api: Api
                              scope=scope, queued=False)
     cancelling = await _record(ExecutionStatus.CANCELLING, age=timedelta(seconds=10), lease_left=dead, scope=scope)
     # When the recovery pass runs, twice in a row
-    report = await recover()
-    again = await recover()
+    report = await recover(await get_runtime())
+    again = await recover(await get_runtime())
     # Then the orphan is sent again once (not twice within a lease), the others are finished with their reasons
     assert orphan.id in report.requeued and orphan.id not in again.requeued
     died = await _status(exhausted)
@@ -186,7 +186,7 @@ async def test_a_takeover_after_the_last_attempt_fails_with_host_died(app_functi
     # And a poisoned message of such an execution says the same
     poisoned = await _record(ExecutionStatus.RUNNING, age=timedelta(seconds=10), lease_left=timedelta(seconds=-1),
                              timeout=120, attempt=2)
-    await fail_poisoned(ExecutionMessage(poisoned.id, poisoned.scope).encode())
+    await fail_poisoned(await get_runtime(), ExecutionMessage(poisoned.id, poisoned.scope).encode())
     record = await _status(poisoned)
     assert record.status is ExecutionStatus.FAILED and record.error_type == "HostDied"
     assert "workflow-executions-poison" in (record.error_message or "")

@@ -15,7 +15,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
 
-from shared.queueing import EXECUTIONS_QUEUE, POISON_QUEUE
+from shared.storage.queues import EXECUTIONS_QUEUE, POISON_QUEUE
 from tests.http.conftest import ADMIN_KEY, Api
 from tests.support.queue_drain import drain
 
@@ -247,7 +247,7 @@ async def test_deep_json_straight_to_the_poison_handler_is_dropped_with_one_line
 
 async def test_programmatic_input_with_nan_is_refused_before_storage(api: Api) -> None:
     from shared.errors import InputValidationError
-    from shared.execution_service import execute_workflow
+    from shared.runtime import execute_workflow
 
     before = await stored_ids(api, "echo_async")
     with pytest.raises(InputValidationError) as caught:
@@ -259,7 +259,7 @@ async def test_programmatic_input_with_nan_is_refused_before_storage(api: Api) -
 
 async def test_nothing_stored_serialises_as_invalid_json_even_from_code(api: Api) -> None:
     # Given a scheduler-like caller whose trigger metadata carries an infinity
-    from shared.execution_service import execute_workflow
+    from shared.runtime import execute_workflow
 
     execution_id = await execute_workflow(workflow_name="echo_any", input_data={"payload": 1}, wait=True,
                                           trigger_payload={"kind": "schedule"}, metadata={"ratio": float("inf")})

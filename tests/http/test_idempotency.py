@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from shared.queueing import EXECUTIONS_QUEUE
 from shared.storage import faults
+from shared.storage.queues import EXECUTIONS_QUEUE
 from tests.http.conftest import Api
 
 

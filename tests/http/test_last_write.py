@@ -12,11 +12,11 @@ from datetime import timedelta
 import azure.functions as func
 import pytest
 
+from shared.executions.worker import process_message
 from shared.models import utc_now
-from shared.queueing import EXECUTIONS_QUEUE
 from shared.runtime import get_runtime
 from shared.storage import faults
-from shared.worker import process_message
+from shared.storage.queues import EXECUTIONS_QUEUE
 from tests.http.conftest import ADMIN_KEY, Api
 from tests.support.queue_drain import drain, send_raw
 
@@ -166,7 +166,7 @@ async def test_takeover_keeps_each_attempts_log_lines_and_steps_apart(
     _, body = await api.execute("taken_over", {"lines": 5})
     execution_id = body["execution_id"]
     message = json.dumps({"execution_id": execution_id, "scope": "GLOBAL"})
-    first_run = asyncio.ensure_future(process_message(message))
+    first_run = asyncio.ensure_future(process_message(await get_runtime(), message))
     for _ in range(100):
         _, logs = await api.logs(execution_id)
         if len(logs["items"]) == 5:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import azure.functions as func
 import pytest
 
-from shared import recycling
-from shared.recycling import Recycler
+from shared.engine import recycling
+from shared.engine.recycling import Recycler
 from tests.http.conftest import ADMIN_KEY
 
 

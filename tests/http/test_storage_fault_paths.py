@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from shared.queueing import EXECUTIONS_QUEUE
 from shared.storage import faults
+from shared.storage.queues import EXECUTIONS_QUEUE
 from tests.http.conftest import Api
 from tests.support.queue_drain import drain
 

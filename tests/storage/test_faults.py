@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from shared.queueing import ExecutionMessage, ExecutionQueue
 from shared.storage import faults
 from shared.storage.clients import REQUEST, open_tables
 from shared.storage.faults import operation_name
+from shared.storage.queues import ExecutionMessage, ExecutionQueue
 
 TABLE = "FaultsProbe"
 

@@ -4,7 +4,7 @@ import asyncio
 import logging
 
 from shared import ExecutionContext, param, workflow
-from shared.capture import current_capture
+from shared.capture.log_capture import current_capture
 
 
 @workflow(name="logs_while_flushed", execution_mode="async")

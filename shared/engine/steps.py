@@ -1,0 +1,113 @@
+"""Steps: named, timed parts of an execution (`context.step(...)`) and every `context.http` call.
+
+Log lines emitted inside a step carry its name and type (through `log_capture.current_step`), so a user can
+read one step's lines on their own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from shared.capture.log_capture import current_step
+from shared.serialization import json_safe
+
+
+class StepRecorder:
+    """The steps of one execution, in the order they started."""
+
+    def __init__(self, attempt: int = 1) -> None:
+        self.steps: list[dict[str, Any]] = []
+        self.attempt = attempt
+        self._order = 0
+        self._lock = threading.Lock()
+
+    def next_order(self) -> int:
+        with self._lock:
+            self._order += 1
+            return self._order
+
+    def add(self, step: dict[str, Any]) -> None:
+        with self._lock:
+            self.steps.append(step)
+
+    def record(
+        self,
+        name: str,
+        step_type: str,
+        status: str,
+        *,
+        input_data: Any = None,
+        output_data: Any = None,
+        duration_ms: float = 0.0,
+        error_message: str | None = None,
+        order: int | None = None,
+        started: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Add a finished step; used by `Step` and by the http client hooks."""
+        step = {
+            "id": uuid.uuid4().hex,
+            "step_name": name,
+            "step_type": step_type,
+            "status": status,
+            "input_data": json_safe(input_data),
+            "output_data": json_safe(output_data),
+            "duration_ms": round(duration_ms, 1),
+            "error_message": error_message,
+            "timestamp": (started or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+            "attempt": self.attempt,
+            "execution_order": order if order is not None else self.next_order(),
+        }
+        self.add(step)
+        return step
+
+
+class Step:
+    """`async with context.step("fetch users", step_type="api") as step: step.output_data = ...` (or `with`)."""
+
+    def __init__(self, recorder: StepRecorder, name: str, step_type: str, input_data: Any = None) -> None:
+        self.recorder = recorder
+        self.name = name
+        self.step_type = step_type
+        self.input_data = input_data
+        self.output_data: Any = None
+        self._token: Any = None
+        self._started_clock = 0.0
+        self._started: datetime | None = None
+        self._order = 0
+
+    def __enter__(self) -> Step:
+        self._order = self.recorder.next_order()
+        self._started = datetime.now(UTC)
+        self._started_clock = time.perf_counter()
+        self._token = current_step.set((self.name, self.step_type))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        current_step.reset(self._token)
+        failed = exc is not None
+        self.recorder.record(
+            self.name,
+            self.step_type,
+            "Failed" if failed else "Success",
+            input_data=self.input_data,
+            output_data=self.output_data,
+            duration_ms=(time.perf_counter() - self._started_clock) * 1000,
+            error_message=f"{type(exc).__name__}: {exc}" if failed else None,
+            order=self._order,
+            started=self._started,
+        )
+
+    async def __aenter__(self) -> Step:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

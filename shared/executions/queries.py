@@ -1,0 +1,144 @@
+"""Reading and cancelling executions on behalf of a caller; scope rules live here and nowhere else.
+
+A caller sees only executions of its own scope; anything else is answered as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from shared.engine.layers import CANCELLED_BY_USER
+from shared.errors import ConflictError, ExecutionNotFoundError, FieldError, InputValidationError, StaleRecordError
+from shared.executions.services import Services
+from shared.models import Caller, ExecutionRecord, ExecutionResult, ExecutionStatus, LogLine, utc_now
+from shared.storage.keys import MAX_ATTEMPT as MAX_ATTEMPT  # the highest `?attempt=` the API accepts
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+_CANCEL_ATTEMPTS = 3
+
+
+async def get_execution(
+    services: Services, caller: Caller, execution_id: str, *, light: bool = False
+) -> ExecutionRecord:
+    """The execution with this id in the caller's scope, or `ExecutionNotFoundError`. `light` reads only its scalar
+    fields (status, attempt, lease, ...): enough to check that the caller may see it, without its input or output."""
+    record = await services.store.get(caller.scope, execution_id, light=light)
+    if record is None:
+        raise ExecutionNotFoundError(execution_id)
+    return record
+
+
+async def visible_attempt(services: Services, caller: Caller, execution_id: str, attempt: int | None) -> int:
+    """The attempt whose logs or steps to show: the latest unless one is asked for; 422 for one that never ran."""
+    record = await get_execution(services, caller, execution_id, light=True)
+    if attempt is None:
+        return record.attempt
+    if attempt > record.attempt:
+        raise InputValidationError(
+            [FieldError("attempt", f"must be between 1 and {record.attempt}, the attempts this execution has had")],
+            "Invalid query parameters",
+        )
+    return attempt
+
+
+async def list_executions(
+    services: Services, caller: Caller,
+    *,
+    workflow: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    continuation_token: str | None,
+) -> tuple[list[ExecutionRecord], str | None]:
+    """Newest first, filtered by the storage service; `continuation_token` continues where a page ended."""
+    return await services.store.list_executions(
+        caller.scope, workflow=workflow, status=status, limit=limit, offset=offset,
+        continuation_token=continuation_token,
+    )
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """Filters of `GET .../logs`: minimum level, step, errors only (or none), a page size, `after` to tail, and
+    the attempt (the latest when None)."""
+
+    level: str | None = None
+    step_name: str | None = None
+    step_type: str | None = None
+    has_error: bool | None = None
+    limit: int | None = None
+    after: int | None = None
+    attempt: int | None = None
+
+    def matches(self, line: LogLine) -> bool:
+        severity = LEVELS.get(line.level.upper(), 20)
+        return (
+            (self.level is None or severity >= LEVELS[self.level.upper()])
+            and (self.step_name is None or line.step_name == self.step_name)
+            and (self.step_type is None or line.step_type == self.step_type)
+            and (self.has_error is None or (severity >= LEVELS["ERROR"]) == self.has_error)
+        )
+
+
+async def get_execution_logs(
+    services: Services, caller: Caller, execution_id: str, query: LogQuery | None = None
+) -> tuple[int, list[LogLine]]:
+    """The attempt shown and its log lines, in order, filtered; pages are read only until `limit` lines match."""
+    query = query or LogQuery()
+    attempt = await visible_attempt(services, caller, execution_id, query.attempt)
+    lines = await services.store.get_logs(
+        execution_id, after=query.after, attempt=attempt, keep=query.matches, limit=query.limit
+    )
+    return attempt, lines
+
+
+async def get_execution_steps(
+    services: Services, caller: Caller, execution_id: str, attempt: int | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """The attempt shown (the latest unless asked for) and its steps, in order."""
+    shown = await visible_attempt(services, caller, execution_id, attempt)
+    return shown, await services.store.get_steps(execution_id, attempt=shown)
+
+
+async def cancel_execution(services: Services, caller: Caller, execution_id: str) -> ExecutionRecord:
+    """Pending -> Cancelled at once; Running -> Cancelling (its worker stops it); finished -> 409."""
+    record = await get_execution(services, caller, execution_id)
+    for _ in range(_CANCEL_ATTEMPTS):
+        if record.status.is_terminal:
+            raise ConflictError(
+                f"Execution '{execution_id}' already finished with status {record.status.value}.",
+                details={"status": record.status.value},
+            )
+        try:
+            return await _request_cancel(services.store, record)
+        except StaleRecordError:
+            record = await get_execution(services, caller, execution_id)
+    raise ConflictError(f"Execution '{execution_id}' kept changing; try again.")
+
+
+async def _request_cancel(store: Any, record: ExecutionRecord) -> ExecutionRecord:
+    if record.status is ExecutionStatus.PENDING:
+        cancelled = record.finished(ExecutionStatus.CANCELLED, CANCELLED_BY_USER, "Cancelled", utc_now())
+        return await store.finish(cancelled, logs=[], steps=[])
+    if record.status is ExecutionStatus.CANCELLING:
+        return record
+    logging.getLogger("conduit.executions").info("cancel requested for running execution %s", record.id)
+    return await store.update(record, status=ExecutionStatus.CANCELLING)
+
+
+def result_to_api(result: ExecutionResult) -> dict[str, Any]:
+    """The body of a synchronous execute call."""
+    body: dict[str, Any] = {
+        "execution_id": result.execution_id,
+        "status": result.status.value,
+        "output_data": result.result,
+        "error_message": result.error_message,
+        "error_type": result.error_type,
+        "duration_ms": result.duration_ms,
+        "logs": [line.to_dict() for line in result.logs],
+    }
+    if result.variables is not None:
+        body["variables"] = result.variables
+    return body

@@ -1,0 +1,201 @@
+"""The programmatic way to run a workflow: schedulers, forms, webhooks and the HTTP handlers all come here.
+
+`submit` validates first (bad input never reaches storage), then either runs the workflow to completion
+(`wait=True`) or records it `Pending` and queues a reference to it (`wait=False`). Nothing else builds queue
+messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import AzureError
+
+from shared.engine import finisher
+from shared.engine.finishing import FinishSettings
+from shared.errors import (
+    ConduitError,
+    ExecutionAlreadyFinishedError,
+    FieldError,
+    InputValidationError,
+    StaleRecordError,
+    StorageError,
+    WorkflowNotFoundError,
+)
+from shared.executions.services import Services
+from shared.identity import policy
+from shared.models import (
+    GLOBAL_SCOPE,
+    SYSTEM_CALLER,
+    Caller,
+    ExecutionRecord,
+    ExecutionRequest,
+    ExecutionResult,
+    ExecutionStatus,
+    utc_now,
+)
+from shared.storage.idempotency import SEND_FAILED
+from shared.storage.queues import ExecutionMessage
+
+log = logging.getLogger("conduit.executions")
+
+TRIGGER_KINDS = ("webhook", "schedule", "form", "chat", "http", "api", "script")
+MAX_IDEMPOTENCY_KEY = 256
+QUEUED = "async"  # trigger["mode"] of an execution that was queued: a host crash re-runs it (see recovery.py)
+
+
+@dataclass
+class Submission:
+    """What `submit` did: the execution id, its status, and the result when it ran to completion."""
+
+    execution_id: str
+    status: ExecutionStatus
+    result: ExecutionResult | None = None
+    duplicate: bool = False
+
+
+@dataclass
+class WorkflowCall:
+    """One request to run a workflow, as internal callers describe it (the execution-service seed's arguments)."""
+
+    workflow_name: str
+    input_data: dict[str, Any] = field(default_factory=dict)
+    caller: Caller | None = None
+    user_id: str | None = None
+    organization_id: str | None = None
+    session_id: str | None = None
+    trigger_payload: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    wait: bool | None = None  # None: the workflow's declared execution_mode decides
+    idempotency_key: str | None = None
+    log_level: str | None = None  # platform admins only (shared.identity.policy)
+
+    def resolved_caller(self) -> Caller:
+        if self.caller is not None:
+            return self.caller
+        scope = self.organization_id or GLOBAL_SCOPE
+        if self.user_id is None:
+            return Caller(user_id=SYSTEM_CALLER.user_id, name=SYSTEM_CALLER.name, is_platform_admin=True, scope=scope)
+        return Caller(user_id=self.user_id, scope=scope)
+
+    def trigger(self) -> dict[str, Any]:
+        trigger = dict(self.trigger_payload or {"kind": "webhook"})
+        trigger.setdefault("kind", "webhook")
+        if self.session_id:
+            trigger["session_id"] = self.session_id
+        if self.metadata:
+            trigger["metadata"] = self.metadata
+        if self.log_level:  # rides in the trigger, so a queued run gets it too
+            trigger["log_level"] = self.log_level
+        return trigger
+
+
+async def submit(services: Services, call: WorkflowCall) -> Submission:
+    """Validate, then run now (`wait`) or record Pending and enqueue."""
+    _check_call(call)
+    caller = call.resolved_caller()
+    metadata = services.registry.get(call.workflow_name)
+    if metadata is None or not metadata.is_workflow:
+        raise WorkflowNotFoundError(call.workflow_name)
+    policy.check_log_level(caller, call.log_level)
+    requested: policy.ExecutionMode | None = None if call.wait is None else "sync" if call.wait else "async"
+    wait = policy.waits_for_result(metadata.execution_mode, requested, call.idempotency_key)
+    request = ExecutionRequest(
+        caller=caller,
+        name=call.workflow_name,
+        parameters=call.input_data,
+        scope=policy.scope_for(caller, call.organization_id),
+        trigger=call.trigger(),
+    )
+    invocation = services.engine.prepare(request)  # raises for unknown workflows and invalid input, before storage
+    if wait:
+        result = await services.engine.run(invocation)
+        return Submission(result.execution_id, result.status, result)
+    return await _enqueue(services, request, invocation.timeout_seconds, call.idempotency_key)
+
+
+async def _enqueue(
+    services: Services, request: ExecutionRequest, timeout_seconds: float, key: str | None
+) -> Submission:
+    """Record Pending (with its idempotency key, in the same transaction), then send the message."""
+    record = ExecutionRecord(
+        id=request.execution_id,
+        scope=request.effective_scope,
+        workflow_name=request.name or "",
+        status=ExecutionStatus.PENDING,
+        trigger=request.trigger | {"mode": QUEUED},
+        caller=request.caller.to_dict(),
+        input_data=request.parameters,
+        timeout_seconds=int(timeout_seconds),
+    )
+    if key:
+        created = await services.store.create_with_key(record, key)
+        if created.duplicate:
+            return Submission(created.record.id, created.record.status, duplicate=True)
+        record = created.record
+    else:
+        record = await services.store.create(record)
+    await _send(services, record)
+    return Submission(record.id, ExecutionStatus.PENDING)
+
+
+async def _send(services: Services, record: ExecutionRecord) -> None:
+    """Send the execution's message. If that fails, the record is marked Failed (it will not run) before the caller
+    hears of it, so a caller who gets an error never finds the execution running later."""
+    try:
+        await services.queue.send(ExecutionMessage(record.id, record.scope))
+    except (AzureError, OSError, TimeoutError) as error:
+        if await _fail_unsent(services, record, error):
+            raise StorageError(
+                "The execution could not be queued (storage is unavailable); it was recorded as Failed and will not "
+                "run. Submit it again.",
+                details={"execution_id": record.id},
+            ) from error
+
+
+async def _fail_unsent(services: Services, record: ExecutionRecord, error: BaseException) -> bool:
+    """Mark an execution whose message could not be sent Failed; False when a worker has it after all (the send
+    reached the queue although it reported an error)."""
+    reason = f"Its queue message could not be sent ({type(error).__name__}); it was not run."
+    failed = record.finished(ExecutionStatus.FAILED, reason, SEND_FAILED, utc_now())
+    try:
+        await services.store.finish(failed, [], [])
+    except ExecutionAlreadyFinishedError:
+        return True  # cancelled meanwhile: it will not run either
+    except StaleRecordError:
+        log.warning("execution %s: the queue send reported an error, but a worker has claimed it", record.id)
+        return False
+    except ConduitError as problem:
+        # Storage is away too: keep marking it Failed in the background, so it never runs after its caller was
+        # told it failed (unless clean-up, finding it Pending past CONDUIT_PENDING_GRACE_SECONDS, requeues it first).
+        log.error("execution %s could not be queued, nor marked Failed yet (%s)", record.id, problem.message)
+        settings = FinishSettings.from_env()
+        finisher.hand_over(record.id, ExecutionStatus.FAILED.value, [lambda: services.store.finish(failed, [], [])],
+                           settings.background_seconds, settings.backoff_cap_seconds)
+    return True
+
+
+async def requeue(services: Services, record: ExecutionRecord, *, lost: bool = True) -> ExecutionRecord:
+    """Send an execution's message again; `lost` counts it as a lost message (Pending) in `requeues`.
+
+    The record is updated first, ETag-conditionally, so of two passes that look at the same record only one sends;
+    a duplicate message would be harmless anyway (the record decides, the claim is ETag-conditional)."""
+    now = utc_now()
+    changes: dict[str, Any] = {"requeued_at": now} | ({"requeues": record.requeues + 1} if lost else {})
+    updated = await services.store.update(record, **changes)
+    await services.queue.send(ExecutionMessage(record.id, record.scope))
+    return updated
+
+
+def _check_call(call: WorkflowCall) -> None:
+    errors = []
+    kind = (call.trigger_payload or {}).get("kind", "webhook")
+    if kind not in TRIGGER_KINDS:
+        errors.append(FieldError("trigger_payload.kind", f"must be one of {', '.join(TRIGGER_KINDS)}"))
+    key = call.idempotency_key
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        errors.append(FieldError("idempotency_key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"))
+    if errors:
+        raise InputValidationError(errors)

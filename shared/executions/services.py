@@ -1,0 +1,24 @@
+"""What the execution services work with: handed to them, never looked up from inside.
+
+A trigger gets its process's services (`shared.services.get_runtime`, which is a `Services`) and passes it in; tests
+and benchmarks pass their own. Keeping the lookup out of business modules keeps them testable and import-cycle-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.engine.core import Engine
+from shared.functions.registry import FunctionRegistry
+from shared.storage.executions import ExecutionStore
+from shared.storage.queues import ExecutionQueue
+
+
+@dataclass
+class Services:
+    """The registry of functions, the execution store and queue, and the engine that runs on them."""
+
+    registry: FunctionRegistry
+    store: ExecutionStore
+    engine: Engine
+    queue: ExecutionQueue

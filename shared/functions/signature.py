@@ -1,0 +1,98 @@
+"""What a user function's signature tells Conduit: where the context goes and which inputs it takes."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from shared.functions.registry import ParameterMetadata
+
+_TYPE_BY_ANNOTATION = {str: "string", int: "int", bool: "bool", float: "float", list: "list", dict: "json"}
+_TYPE_BY_NAME = {"str": "string", "int": "int", "bool": "bool", "float": "float", "list": "list", "dict": "json"}
+
+
+@lru_cache(maxsize=4096)
+def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(function)
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """How to call a function, worked out once per function rather than per execution."""
+
+    takes_context: bool
+    is_async: bool
+    accepts_var_kwargs: bool
+    names_without_default: frozenset[str]
+
+
+@lru_cache(maxsize=4096)
+def call_shape(function: Callable[..., Any]) -> CallShape:
+    return CallShape(
+        takes_context=takes_context(function),
+        is_async=inspect.iscoroutinefunction(function),
+        accepts_var_kwargs=accepts_var_kwargs(function),
+        names_without_default=names_without_default(function),
+    )
+
+
+def takes_context(function: Callable[..., Any]) -> bool:
+    """True when the first parameter is annotated `ExecutionContext` (any name) or is named `context`."""
+    params = list(_signature(function).parameters.values())
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        return False
+    first = params[0]
+    annotation = first.annotation
+    annotation_name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return first.name == "context" or str(annotation_name).split(".")[-1] == "ExecutionContext"
+
+
+def _input_parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
+    params = list(_signature(function).parameters.values())
+    if takes_context(function):
+        params = params[1:]
+    return [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def user_parameter_names(function: Callable[..., Any]) -> list[str]:
+    """Names of the inputs a caller may pass (everything but the context and *args/**kwargs)."""
+    return [p.name for p in _input_parameters(function)]
+
+
+def names_without_default(function: Callable[..., Any]) -> frozenset[str]:
+    """Inputs the function cannot be called without; an optional `@param` left out is passed as None for these."""
+    return frozenset(p.name for p in _input_parameters(function) if p.default is p.empty)
+
+
+def accepts_var_kwargs(function: Callable[..., Any]) -> bool:
+    return any(p.kind is p.VAR_KEYWORD for p in _signature(function).parameters.values())
+
+
+def inferred_parameters(function: Callable[..., Any], declared: set[str]) -> tuple[ParameterMetadata, ...]:
+    """Inputs the signature has but no `@param` declares: typed from the annotation, required if no default."""
+    inferred = []
+    for p in _input_parameters(function):
+        if p.name in declared:
+            continue
+        has_default = p.default is not p.empty
+        inferred.append(
+            ParameterMetadata(
+                name=p.name,
+                type=_type_of(p.annotation),
+                label=p.name.replace("_", " ").title(),
+                required=not has_default,
+                default_value=p.default if has_default else None,
+            )
+        )
+    return tuple(inferred)
+
+
+def _type_of(annotation: Any) -> str:
+    if isinstance(annotation, str):
+        head = annotation.split("|")[0].split("[")[0].strip()
+        return _TYPE_BY_NAME.get(head, "json")
+    origin = getattr(annotation, "__origin__", annotation)
+    return _TYPE_BY_ANNOTATION.get(origin, "json")

@@ -1,0 +1,52 @@
+"""Who may do what: every authorization decision Conduit makes, in one place.
+
+Trigger files only decode, call and encode; the execution service and the engine consult this module before they
+act, so a rule holds for every way in (HTTP, forms, schedules, webhooks) and changes in one place when the caller
+model grows (organizations, roles). Each check raises `ForbiddenError` naming what was refused, or
+`InputValidationError` naming the field, so the caller learns exactly what to change.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.errors import FieldError, ForbiddenError, InputValidationError
+from shared.models import Caller
+
+ExecutionMode = Literal["sync", "async"]
+
+
+def require_platform_admin(caller: Caller, action: str) -> None:
+    """Refuse `action` ("run inline scripts") to anyone but a platform admin."""
+    if not caller.is_platform_admin:
+        raise ForbiddenError(f"Only platform admins may {action}.")
+
+
+def check_script(caller: Caller) -> None:
+    """Inline scripts run arbitrary code with the platform's settings: platform admins only."""
+    require_platform_admin(caller, "run inline scripts")
+
+
+def check_log_level(caller: Caller, log_level: str | None) -> None:
+    """Choosing an execution's log level is for platform admins: DEBUG lines can hold what users should not see."""
+    if log_level is not None:
+        require_platform_admin(caller, "choose an execution's log_level")
+
+
+def scope_for(caller: Caller, organization_id: str | None) -> str:
+    """The scope an execution runs and is recorded in: the caller's own, or another one for a platform admin."""
+    if organization_id is None or organization_id == caller.scope:
+        return caller.scope
+    require_platform_admin(caller, "act in another organization's scope")
+    return organization_id
+
+
+def waits_for_result(declared: ExecutionMode, requested: ExecutionMode | None, idempotency_key: str | None) -> bool:
+    """Whether the caller waits for the run (sync) or gets an execution id at once (async).
+
+    A caller may ask for either mode; without asking, the workflow's declared mode holds. An idempotency key makes
+    a retried submit safe; a sync run answers with its result in the same request, so a key there is a mistake."""
+    wait = (requested or declared) == "sync"
+    if wait and idempotency_key:
+        raise InputValidationError([FieldError("idempotency_key", "applies to async executions only")])
+    return wait

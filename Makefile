@@ -1,5 +1,5 @@
 # The two commands a new user needs; both install what is missing first (scripts/bootstrap.sh).
-.PHONY: run test lint bench
+.PHONY: run test lint bench package
 
 # `make run PORT=7072 AZURITE_PORTS=10010,10011,10012` when the default ports (7071; 10000-10002) are taken.
 run:
@@ -13,3 +13,8 @@ lint:
 
 bench:
 	@bash scripts/bootstrap.sh && for f in benchmarks/*.py; do .venv/bin/python $$f; done
+
+# The deployment zip for `az functionapp deployment source config-zip --build-remote true` (README, Deploy to Azure):
+# dist/conduit-<git short sha>.zip, or `make package OUTPUT=path.zip`. Standard library only; honours .funcignore.
+package:
+	@python3 scripts/package.py $(if $(OUTPUT),--output $(OUTPUT))

@@ -98,9 +98,40 @@ async def test_unknown_workflow_and_execution_are_404(client: httpx.AsyncClient)
 
 
 async def test_get_on_the_execute_route_is_405_with_allow(client: httpx.AsyncClient) -> None:
+    # When the execute route is sent a GET through a real host
     response = await client.get("/api/workflows/echo/execute")
+    # Then Conduit, not the host, answers: 405, Allow, and the JSON error shape
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "OPTIONS, POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_an_unknown_api_path_is_a_json_404(client: httpx.AsyncClient) -> None:
+    # When paths no route declares are asked for, one segment deep and several
+    for path in ("/api/nothing-here", "/api/workflows/echo/execute/more", "/api/workflows/executions/x/y/z"):
+        response = await client.post(path, json={})
+        # Then each is a JSON 404 naming the path
+        assert response.status_code == 404, path
+        assert response.json()["error"] == {
+            "code": "route_not_found",
+            "message": f"No API route matches POST {path}.",
+            "details": {"method": "POST", "path": path},
+        }
+
+
+async def test_declared_routes_win_over_the_catch_all(client: httpx.AsyncClient) -> None:
+    # Given the catch-all route for unknown paths
+    # Then every declared route is still reached: health, the listing and a record's 404 of its own
+    assert (await client.get("/api/health")).status_code in (200, 503)
+    assert (await client.get("/api/workflows")).status_code == 200
+    missing = await client.get("/api/workflows/executions/none")
+    assert missing.json()["error"]["code"] == "execution_not_found"
+
+
+async def test_head_on_a_get_route_answers_without_a_body(client: httpx.AsyncClient) -> None:
+    response = await client.head("/api/workflows")
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["content-type"].startswith("application/json")
 
 
 async def test_invalid_input_is_422_naming_every_field(client: httpx.AsyncClient) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import httpx
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from tests.devhost.conftest import REPO_ROOT, AppUnderTest, free_port, wait_until
 
@@ -79,3 +80,20 @@ def test_without_a_catch_all_a_wrong_method_or_head_is_the_hosts_bare_404(make_a
         assert (wrong.status_code, wrong.content, "allow" in wrong.headers) == (404, b"", False)
         assert head.status_code == 404
         assert client.get("/api/workflows/greet").status_code == 200
+
+
+def test_a_queue_message_past_function_timeout_is_retried_after_the_recycle(
+    make_app, start_devhost, storage_connection_string: str
+) -> None:
+    # Given functionTimeout 00:00:01 and a queue message whose function takes 60 s
+    app = make_app()
+    set_function_timeout(app, "00:00:01")
+    start_devhost(app, http=False)
+    QueueClient.from_connection_string(
+        storage_connection_string, app.queue("slow"), message_encode_policy=TextBase64EncodePolicy()
+    ).send_message(json.dumps({"seconds": 60}))
+    # When it times out, the failed delivery is settled as a failure (visible again after visibilityTimeout 0)
+    # Then the recycled host receives it again at once, as the host's queue listener retries a failed invocation
+    starts = wait_until(lambda: len(app.read("slow-start")) >= 2 and app.read("slow-start"), timeout=30)
+    assert [s["dequeue_count"] for s in starts[:2]] == [1, 2]
+    assert not app.read("slow-done")

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -199,7 +199,7 @@ class Host:
         deadline = time.monotonic() + self._grace
         await asyncio.gather(*(q.stop_polling() for q in self.queues), *(t.stop_scheduling() for t in self.timers))
         stopping_http = asyncio.create_task(self.http.stop()) if self.http else None
-        pending = [*(q.wait_idle() for q in self.queues), *(t.wait_idle() for t in self.timers)]
+        pending: list[Awaitable[None]] = [*(q.wait_idle() for q in self.queues), *(t.wait_idle() for t in self.timers)]
         if stopping_http:
             pending.append(stopping_http)
         try:

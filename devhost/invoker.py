@@ -39,7 +39,7 @@ class _TraceContext(functions_abc.TraceContext):
 class _RetryContext(functions_abc.RetryContext):
     retry_count = 0
     max_retry_count = 0
-    exception = None
+    exception = None  # type: ignore[assignment]  # the worker's value when there was no retry
 
 
 class InvocationContext(func.Context):

@@ -6,7 +6,9 @@ scheduling), give running invocations the grace period, and leave unfinished que
 when their lease lapses. Shutdown takes bounded time: a second signal exits at once, and a watchdog thread ends the
 process if the stop has not finished `SHUTDOWN_MARGIN` seconds after the grace period (code that never returns, a
 thread the app started that never ends, a hung storage call). `request_recycle()` stops the same way and then starts
-the host afresh in the same process (os.execv): the way out when abandoned work piles up.
+the host afresh in the same process (os.execv): the way out when abandoned work piles up, and what an invocation
+that exceeds functionTimeout triggers, as the host restarts the worker then (see devhost.timeouts). HTTP routes are
+built before any listener starts, so a route devhost refuses stops the start-up before anything runs.
 """
 
 from __future__ import annotations
@@ -19,24 +21,26 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from devhost.hostconfig import HostConfig, load_host_config
-from devhost.http_server import HttpServer
+from devhost.http_server import HttpServer, build_router
 from devhost.invoker import Invoker, thread_pool_size
 from devhost.leftovers import cancel_pending_tasks, close_open_sessions
 from devhost.loader import HTTP, QUEUE, TIMER, FunctionSpec, load_functions
 from devhost.locks import SlotClaims
 from devhost.queues import QueueListener
 from devhost.settings import SettingsError, load_local_settings, storage_connection
+from devhost.timeouts import RESTART_GRACE_SECONDS
 from devhost.timers import TimerListener
 
 log = logging.getLogger("devhost.host")
 T = TypeVar("T")
 SHUTDOWN_MARGIN = 10.0  # seconds after the grace period before the watchdog ends a stop that hangs
+RECYCLED_ENV = "DEVHOST_RECYCLED"  # set across os.execv: the new process knows it is a recycle, not a start
 _current: Host | None = None  # the host of this process, for request_recycle()
 
 
@@ -59,6 +63,7 @@ def leave_process(code: int, *, recycle: bool) -> None:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     if recycle:
+        os.environ[RECYCLED_ENV] = "1"
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     os._exit(code)
 
@@ -103,25 +108,44 @@ class Host:
         self._claims: SlotClaims | None = None
         self._stop = asyncio.Event()
         self._signals = 0
+        self._grace = options.grace_seconds
         self.loop: asyncio.AbstractEventLoop | None = None
         self.recycling = False
+        # A recycled process is the same host with a fresh worker: timers do not fire their start-up run again.
+        self.recycled = os.environ.pop(RECYCLED_ENV, "") == "1"
 
     def request_stop(self) -> None:
         if not self._stop.is_set():
-            log.info("Stopping: no new work is taken; running functions get %.0fs.", self.options.grace_seconds)
+            log.info("Stopping: no new work is taken; running functions get %.0fs.", self._grace)
             self._start_watchdog()
         self._stop.set()
 
-    def request_recycle(self, reason: str) -> None:
-        """Stop gracefully, then (in `python -m devhost`) start afresh in this process."""
+    def request_recycle(self, reason: str, grace_seconds: float | None = None) -> None:
+        """Stop gracefully (within `grace_seconds` if given), then (in `python -m devhost`) start afresh in this
+        process."""
         if not self._stop.is_set():
             log.warning("Recycling the host: %s", reason)
             self.recycling = True
+            if grace_seconds is not None:
+                self._grace = min(self._grace, grace_seconds)
         self.request_stop()
+
+    def _on_function_timeout(self, spec: FunctionSpec, invocation_id: str) -> None:
+        """The host restarts the worker a moment after a timeout, ending every invocation on it; devhost recycles.
+        Scheduled, so the trigger first settles the timed-out invocation (500, message retry) as the host does."""
+
+        def restart() -> None:
+            log.warning(
+                "A function timeout has occurred. Restarting worker process executing invocationId '%s'.",
+                invocation_id,
+            )
+            self.request_recycle(f"Functions.{spec.name} exceeded functionTimeout", RESTART_GRACE_SECONDS)
+
+        asyncio.get_running_loop().call_soon(restart)
 
     def _start_watchdog(self) -> None:
         """End the process if the stop does not finish in time, whatever it waits for."""
-        limit = self.options.grace_seconds + SHUTDOWN_MARGIN
+        limit = self._grace + SHUTDOWN_MARGIN
 
         def expire() -> None:
             log.error("The host did not stop within %.0fs; exiting now.", limit)
@@ -136,6 +160,7 @@ class Host:
         config = load_host_config(self.options.script_root)
         specs = load_functions(self.options.script_root)
         log.info("Settings from %s; %d function(s) found.", settings_path or "the environment", len(specs))
+        self.invoker.enforce_timeout(config.function_timeout, self._on_function_timeout)
         global _current
         _current, self.loop = self, asyncio.get_running_loop()
         self._watch_signals()
@@ -153,25 +178,28 @@ class Host:
 
     async def _start(self, specs: list[FunctionSpec], config: HostConfig) -> None:
         by_type = {kind: [s for s in specs if s.trigger_type == kind] for kind in (HTTP, QUEUE, TIMER)}
+        router = build_router(by_type[HTTP], config.route_prefix)  # first: a refused route starts nothing
         self.queues = _indexed(by_type[QUEUE], lambda spec: QueueListener(spec, config.queues, self.invoker))
         if by_type[TIMER]:
             self._claims = SlotClaims(storage_connection(None))
             await self._claims.open()
             claims = self._claims
-            self.timers = _indexed(by_type[TIMER], lambda spec: TimerListener(spec, self.invoker, claims))
+            self.timers = _indexed(
+                by_type[TIMER], lambda spec: TimerListener(spec, self.invoker, claims, recycled=self.recycled)
+            )
         for listener in self.queues:
             await listener.start()
         for timer in self.timers:
             await timer.start()
         if self.options.http:
-            self.http = HttpServer(by_type[HTTP], config.route_prefix, self.invoker, access_log=self.options.access_log)
+            self.http = HttpServer(router, self.invoker, access_log=self.options.access_log)
             await self.http.start(self.options.bind, self.options.port, self.options.grace_seconds)
 
     async def _shutdown(self) -> bool:
-        deadline = time.monotonic() + self.options.grace_seconds
+        deadline = time.monotonic() + self._grace
         await asyncio.gather(*(q.stop_polling() for q in self.queues), *(t.stop_scheduling() for t in self.timers))
         stopping_http = asyncio.create_task(self.http.stop()) if self.http else None
-        pending = [*(q.wait_idle() for q in self.queues), *(t.wait_idle() for t in self.timers)]
+        pending: list[Awaitable[None]] = [*(q.wait_idle() for q in self.queues), *(t.wait_idle() for t in self.timers)]
         if stopping_http:
             pending.append(stopping_http)
         try:

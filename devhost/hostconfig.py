@@ -1,4 +1,4 @@
-"""host.json: the parts devhost honours (HTTP route prefix, queue options), with the real host's defaults.
+"""host.json: the parts devhost honours (functionTimeout, HTTP route prefix, queue options), with the host's defaults.
 
 As in the real host, an app setting `AzureFunctionsJobHost__extensions__queues__batchSize` overrides the matching
 host.json value, which lets one deployment (or one test) tune a setting without editing the file.
@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from devhost.settings import SettingsError
+from devhost.timeouts import (
+    CONSUMPTION_DEFAULT_SECONDS,
+    CONSUMPTION_MAX_SECONDS,
+    DEFAULT_SECONDS,
+    MIN_SECONDS,
+    SKU_SETTING,
+    format_timespan,
+)
 
 OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
 MAX_BATCH_SIZE = 32
@@ -54,6 +62,7 @@ class QueueOptions:
 class HostConfig:
     route_prefix: str = "api"
     queues: QueueOptions = QueueOptions()
+    function_timeout: float | None = DEFAULT_SECONDS  # seconds; None = unbounded ("-1")
 
 
 def load_host_config(script_root: Path, environ: Mapping[str, str] = os.environ) -> HostConfig:
@@ -71,7 +80,33 @@ def load_host_config(script_root: Path, environ: Mapping[str, str] = os.environ)
     return HostConfig(
         route_prefix=str(http.get("routePrefix", "api")).strip("/"),
         queues=_queue_options(extensions.get("queues") or {}),
+        function_timeout=_function_timeout(_get(document, "functionTimeout", None), environ),
     )
+
+
+def _function_timeout(raw: Any, environ: Mapping[str, str]) -> float | None:
+    """ScriptJobHostOptionsSetup's rules: default 30 min (5 on Consumption), "-1" unbounded (not on Consumption),
+    at least 1 s, at most 10 min on Consumption. The plan is read from WEBSITE_SKU ("Dynamic" = Consumption), so
+    `WEBSITE_SKU=Dynamic` makes devhost refuse a host.json the Consumption plan would refuse."""
+    consumption = environ.get(SKU_SETTING, "").strip().lower() == "dynamic"
+    if raw is None or str(raw).strip() == "":
+        return CONSUMPTION_DEFAULT_SECONDS if consumption else DEFAULT_SECONDS
+    maximum = CONSUMPTION_MAX_SECONDS if consumption else None
+    limits = (
+        f"host.json functionTimeout '{raw}': FunctionTimeout must be greater than {format_timespan(MIN_SECONDS)} "
+        f"and less than {format_timespan(maximum) if maximum else 'TimeSpan.MaxValue'}"
+        + (f" on the Consumption plan ({SKU_SETTING}=Dynamic)." if consumption else ".")
+    )
+    if str(raw).strip() == "-1":
+        if consumption:
+            raise SettingsError(limits)
+        return None
+    if not isinstance(raw, str):
+        raise SettingsError(f"host.json functionTimeout must be a TimeSpan string like \"00:10:00\", not {raw!r}.")
+    seconds = parse_timespan(raw, "functionTimeout")
+    if seconds < MIN_SECONDS or (maximum is not None and seconds > maximum):
+        raise SettingsError(limits)
+    return seconds
 
 
 def _apply_overrides(document: dict[str, Any], environ: Mapping[str, str]) -> None:

@@ -4,6 +4,11 @@ The real host makes the whole timer listener a singleton with a blob lease. devh
 occurrence: inserting the row (PartitionKey = host id + function, RowKey = the slot's UTC time) succeeds for exactly
 one instance, every other one gets 409 Conflict and skips the slot. There is no lease to renew or to wait out after
 a crash — the next slot is simply claimed by whichever instance is alive.
+
+A `runOnStartup` run is claimed the same way, in the row `startup` of the function's partition: the instance that
+inserts it — or, once the last start-up run is older than `STARTUP_WINDOW`, replaces it under its ETag — fires; the
+others skip. So hosts that start together (a scale-out, two terminals) fire it once, and a host started again later
+fires it again, as a lone host does.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import re
 import socket
 from datetime import UTC, datetime, timedelta
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from devhost.settings import storage_client_options
@@ -23,6 +30,8 @@ log = logging.getLogger("devhost.timers")
 TABLE_NAME = "DevhostTimerSlots"
 HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
 KEEP_CLAIMS = timedelta(hours=1)
+STARTUP_ROW = "startup"  # sorts after every slot key ("2024..."), so the purge of old slots never removes it
+STARTUP_WINDOW = timedelta(seconds=30)  # hosts starting within this of the last start-up run do not fire it again
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -63,6 +72,30 @@ class SlotClaims:
         if self._claims % 100 == 1:
             await self._purge(partition, slot - KEEP_CLAIMS)
         return True
+
+    async def claim_startup(self, partition: str, owner: str) -> str | None:
+        """None if this instance should fire the start-up run; else who fired it, within STARTUP_WINDOW."""
+        now = datetime.now(UTC)
+        row = {"PartitionKey": partition, "RowKey": STARTUP_ROW, "Owner": owner, "ClaimedAt": now}
+        try:
+            await self._table.create_entity(row)
+            return None
+        except ResourceExistsError:
+            pass
+        try:
+            last = await self._table.get_entity(partition, STARTUP_ROW)
+        except ResourceNotFoundError:  # purged between the two calls: try once more from the start
+            return await self.claim_startup(partition, owner)
+        claimed_at = last.get("ClaimedAt")
+        if isinstance(claimed_at, datetime) and now - claimed_at < STARTUP_WINDOW:
+            return f"{last.get('Owner')} at {claimed_at.isoformat()}"
+        try:
+            await self._table.update_entity(
+                row, mode=UpdateMode.REPLACE, etag=last.metadata["etag"], match_condition=MatchConditions.IfNotModified
+            )
+        except ResourceModifiedError:
+            return "another instance starting at the same time"
+        return None
 
     async def _purge(self, partition: str, before: datetime) -> None:
         """Drop old claims now and then so a frequent timer does not grow the table without bound."""

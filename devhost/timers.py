@@ -1,7 +1,8 @@
 """The timer trigger: NCRONTAB schedules in UTC, like the host's TimerListener.
 
 Six fields (`{second} {minute} {hour} {day} {month} {day-of-week}`) or five (no seconds); `%Setting%` schedules are
-resolved first. `run_on_startup` fires once when the host starts. A slot whose previous run is still going is
+resolved first. `run_on_startup` fires once when the host starts — claimed like a slot, so hosts starting together
+fire it once — and not after a recycle, which restarts only the worker. A slot whose previous run is still going is
 skipped (the host never overlaps a timer with itself). A slot fired more than a second late — or the latest of
 several missed ones, fired once — gets `past_due=True`. Across devhosts, `devhost.locks` makes one instance fire
 each slot.
@@ -50,7 +51,7 @@ class Schedule:
 class TimerListener:
     """Fires one timer function on its schedule until stopped."""
 
-    def __init__(self, spec: FunctionSpec, invoker: Invoker, claims: SlotClaims) -> None:
+    def __init__(self, spec: FunctionSpec, invoker: Invoker, claims: SlotClaims, *, recycled: bool = False) -> None:
         self.spec = spec
         self.schedule = Schedule(resolve(str(spec.trigger["schedule"])))
         self._invoker = invoker
@@ -60,10 +61,11 @@ class TimerListener:
         self._running: asyncio.Task[None] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._last: datetime | None = None
+        self._recycled = recycled
 
     async def start(self) -> None:
         if self.spec.trigger.get("runOnStartup"):
-            self._fire(datetime.now(UTC), past_due=False, reason="Timer fired on startup")
+            await self._start_up_run()
         self._loop_task = asyncio.create_task(self._run(), name=f"timer-{self.spec.name}")
         log.info("Function '%s' runs on schedule '%s' (UTC).", self.spec.name, self.schedule.expression)
 
@@ -87,6 +89,20 @@ class TimerListener:
             if slot <= now - LATE_TOLERANCE:
                 # Several slots were missed (e.g. the machine slept): fire the latest once, as past due.
                 slot = self.schedule.latest_at_or_before(now)
+
+    async def _start_up_run(self) -> None:
+        if self._recycled:
+            log.info("Function '%s' does not run on startup after a recycle (the worker restarted).", self.spec.name)
+            return
+        try:
+            fired_by = await self._claims.claim_startup(self._partition, self._owner)
+        except Exception as exc:
+            log.warning("Function '%s' could not claim its start-up run, skipping it: %s", self.spec.name, exc)
+            return
+        if fired_by is not None:
+            log.info("Function '%s' skipped its start-up run: %s ran it.", self.spec.name, fired_by)
+            return
+        self._fire(datetime.now(UTC), past_due=False, reason="Timer fired on startup")
 
     async def _tick(self, slot: datetime, past_due: bool) -> None:
         if self._running is not None and not self._running.done():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devhost import locks
+from devhost.locks import SlotClaims
 from devhost.settings import SettingsError
 from devhost.timers import Schedule
 from tests.devhost.conftest import wait_until
@@ -35,6 +38,37 @@ def test_two_hosts_fire_each_slot_once(make_app, start_devhost) -> None:
     # Then no slot ran twice
     per_slot = Counter(t["next"] for t in ticks)
     assert max(per_slot.values()) == 1
+
+
+def test_two_hosts_starting_together_fire_the_start_up_run_once(make_app, start_devhost) -> None:
+    # Given two hosts of the same app on the same storage, started one right after the other
+    app = make_app()
+    start_devhost(app, http=False)
+    second = start_devhost(app, http=False)
+    # When both have started
+    second.wait_for_log(r"Function 'on_startup' skipped its start-up run: .* ran it\.")
+    # Then the run_on_startup timer ran once, on the first host
+    wait_until(lambda: app.read("startup"), timeout=10)
+    assert len(app.read("startup")) == 1
+
+
+async def test_a_start_up_run_is_claimed_again_once_the_last_one_is_older_than_the_window(
+    storage_connection_string: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claims = SlotClaims(storage_connection_string, table_name=f"DevhostSlots{uuid.uuid4().hex[:8]}")
+    await claims.open()
+    try:
+        # Given one host claimed the start-up run
+        assert await claims.claim_startup("host.fn", "host-a") is None
+        # When another host starts within the window, it is told who ran it and does not run it
+        assert "host-a" in (await claims.claim_startup("host.fn", "host-b") or "")
+        # When the window has passed (here: shrunk to nothing), the next start claims it again, once
+        monkeypatch.setattr(locks, "STARTUP_WINDOW", timedelta(0))
+        assert await claims.claim_startup("host.fn", "host-c") is None
+        monkeypatch.setattr(locks, "STARTUP_WINDOW", timedelta(minutes=1))
+        assert "host-c" in (await claims.claim_startup("host.fn", "host-d") or "")
+    finally:
+        await claims.close()
 
 
 def test_five_and_six_field_schedules_are_utc_ncrontab() -> None:

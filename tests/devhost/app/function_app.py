@@ -133,6 +133,64 @@ async def slow(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("slept")
 
 
+@app.route(route="sleep", methods=["GET"])
+def sleep(req: func.HttpRequest) -> func.HttpResponse:
+    """Sync: blocks its pool thread, which no timeout can interrupt."""
+    time.sleep(float(req.params.get("seconds", "1")))
+    return func.HttpResponse("slept")
+
+
+@app.route(route="page", methods=["GET", "HEAD"])
+async def page(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("hello page", headers={"X-Method": req.method})
+
+
+@app.route(route="dispatch")
+async def dispatch(req: func.HttpRequest) -> func.HttpResponse:
+    """Declares every method and answers a wrong one itself, as an app that wants 405 on every host does."""
+    if req.method != "GET":
+        return func.HttpResponse(
+            json.dumps({"error": "method_not_allowed"}),
+            status_code=405,
+            headers={"Allow": "GET"},
+            mimetype="application/json",
+        )
+    return _json({"handler": "dispatch"})
+
+
+@app.route(route="numbers/{n:min(1)}", methods=["GET"])
+async def positive(req: func.HttpRequest) -> func.HttpResponse:
+    return _json({"handler": "positive", "n": req.route_params["n"]})
+
+
+@app.route(route="numbers/{n}", methods=["GET"])
+async def any_number(req: func.HttpRequest) -> func.HttpResponse:
+    return _json({"handler": "any_number", "n": req.route_params["n"]})
+
+
+@app.route(route="codes/{code:regex(^[a-z]{{3}}-\\d{{2}}$)}", methods=["GET"])
+async def code(req: func.HttpRequest) -> func.HttpResponse:
+    return _json({"handler": "code", "code": req.route_params["code"]})
+
+
+@app.route(route="names/{name:length(3,8)}/{kind:alpha?}", methods=["GET"])
+async def name(req: func.HttpRequest) -> func.HttpResponse:
+    return _json({"handler": "name", **req.route_params})
+
+
+@app.route(route="{*path}")
+async def not_found(req: func.HttpRequest) -> func.HttpResponse:
+    """Every method, lowest precedence: an app-level JSON 404 for whatever no other route takes."""
+    return _json({"handler": "not_found", "path": req.route_params.get("path"), "method": req.method}, status=404)
+
+
+if os.environ.get("DEVHOST_TEST_EXTRA_ROUTE"):
+
+    @app.route(route=os.environ["DEVHOST_TEST_EXTRA_ROUTE"], methods=["GET"])
+    async def extra(req: func.HttpRequest) -> func.HttpResponse:
+        return _json({"handler": "extra"})
+
+
 @app.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
 def record_message(msg: func.QueueMessage) -> None:
     _record(

@@ -8,6 +8,7 @@ user modules twice would run their top-level code twice.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from shared.engine import finisher, supervision
 from shared.engine.core import Engine
 from shared.engine.watchdog import LoopWatchdog
+from shared.executions import detached
 from shared.executions.service import WorkflowCall, submit
 from shared.executions.services import Services
 from shared.functions.discovery import DiscoveryReport, discover
@@ -34,7 +36,10 @@ class Runtime(Services):
     watchdog: LoopWatchdog | None = field(default=None, repr=False)
 
     async def close(self) -> None:
-        await finisher.drain(_PENDING_WRITES_SECONDS)  # final writes waiting for storage get a last chance
+        # Sync runs answered 202 go on to their end first (their final writes may need the finisher), then the
+        # final writes waiting for storage get a last chance.
+        await detached.drain(_DETACHED_RUNS_SECONDS)
+        await finisher.drain(_PENDING_WRITES_SECONDS)
         if self.watchdog is not None:
             self.watchdog.stop()
         await asyncio.to_thread(supervision.stop_all)  # the supervisor starts again with the next execution
@@ -43,7 +48,9 @@ class Runtime(Services):
         await self.store.close()
 
 
+_discovery_log = logging.getLogger("conduit.discovery")
 _PENDING_WRITES_SECONDS = 5.0
+_DETACHED_RUNS_SECONDS = 30.0
 _discovery_lock = threading.Lock()
 _discovered: tuple[FunctionRegistry, DiscoveryReport] | None = None
 _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
@@ -51,13 +58,24 @@ _startup_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Loc
 
 
 def load_functions() -> tuple[FunctionRegistry, DiscoveryReport]:
-    """Discover platform and workspace functions into the default registry, the first time only."""
+    """Discover platform and workspace functions into the default registry, the first time only.
+
+    Each module that failed to load is logged as a WARNING (one line: path, error), so the console shows it when
+    the host starts serving (`make run` asks for health at start-up, which creates the runtime), without a call to
+    `GET /api/health`. Discovery stays lazy: importing function_app imports no user module."""
     global _discovered
     with _discovery_lock:
         if _discovered is None:
             registry = get_registry()
-            _discovered = (registry, discover(registry))
+            report = discover(registry)
+            for error in report.errors:
+                _discovery_log.warning("could not load %s: %s", error.path, _one_line(error.error))
+            _discovered = (registry, report)
         return _discovered
+
+
+def _one_line(text: str) -> str:
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 async def get_runtime() -> Runtime:

@@ -1,13 +1,20 @@
 """The programmatic way to run a workflow: schedulers, forms, webhooks and the HTTP handlers all come here.
 
-`submit` validates first (bad input never reaches storage), then either runs the workflow to completion
-(`wait=True`) or records it `Pending` and queues a reference to it (`wait=False`). Nothing else builds queue
-messages.
+`submit` validates first (bad input never reaches storage), then either runs the workflow now (`wait=True`) or
+records it `Pending` and queues a reference to it (`wait=False`). Nothing else builds queue messages.
+
+A run "now" is waited for at most CONDUIT_SYNC_WAIT_SECONDS (default 100): Azure's front end ends an HTTP response
+after 230 s, so a caller still waiting then would get a gateway error and lose the execution id. Past the wait the
+caller is answered with the id (status Running) and the run goes on to its terminal state (shared.executions.detached).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +22,7 @@ from azure.core.exceptions import AzureError
 
 from shared.engine import finisher
 from shared.engine.finishing import FinishSettings
+from shared.engine.invocation import Invocation
 from shared.errors import (
     ConduitError,
     ExecutionAlreadyFinishedError,
@@ -24,6 +32,7 @@ from shared.errors import (
     StorageError,
     WorkflowNotFoundError,
 )
+from shared.executions import detached
 from shared.executions.services import Services
 from shared.identity import policy
 from shared.models import (
@@ -44,6 +53,9 @@ log = logging.getLogger("conduit.executions")
 TRIGGER_KINDS = ("webhook", "schedule", "form", "chat", "http", "api", "script")
 MAX_IDEMPOTENCY_KEY = 256
 QUEUED = "async"  # trigger["mode"] of an execution that was queued: a host crash re-runs it (see recovery.py)
+SYNC_WAIT_SETTING = "CONDUIT_SYNC_WAIT_SECONDS"
+DEFAULT_SYNC_WAIT_SECONDS = 100.0
+FRONT_END_LIMIT_SECONDS = 230  # Azure's front end ends an HTTP response after this, whatever the function does
 
 
 @dataclass
@@ -71,6 +83,7 @@ class WorkflowCall:
     wait: bool | None = None  # None: the workflow's declared execution_mode decides
     idempotency_key: str | None = None
     log_level: str | None = None  # platform admins only (shared.identity.policy)
+    max_wait_seconds: float | None = None  # a sync run: None waits CONDUIT_SYNC_WAIT_SECONDS; math.inf to the end
 
     def resolved_caller(self) -> Caller:
         if self.caller is not None:
@@ -111,9 +124,58 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
     )
     invocation = services.engine.prepare(request)  # raises for unknown workflows and invalid input, before storage
     if wait:
+        limit = sync_wait_seconds() if call.max_wait_seconds is None else call.max_wait_seconds
+        return await _run_now(services, invocation, limit)
+    return await _enqueue(services, request, invocation.timeout_seconds, call.idempotency_key)
+
+
+def sync_wait_seconds() -> float:
+    """How long a sync request waits for its result (CONDUIT_SYNC_WAIT_SECONDS, default 100)."""
+    return _parse_wait(os.environ.get(SYNC_WAIT_SETTING, "").strip())
+
+
+@functools.cache  # one warning per bad value, not one per request
+def _parse_wait(raw: str) -> float:
+    if not raw:
+        return DEFAULT_SYNC_WAIT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        log.warning("ignoring %s=%r: not a positive number of seconds; using %g", SYNC_WAIT_SETTING, raw,
+                    DEFAULT_SYNC_WAIT_SECONDS)
+        return DEFAULT_SYNC_WAIT_SECONDS
+    if seconds >= FRONT_END_LIMIT_SECONDS:
+        log.warning("%s=%g: on Azure a response ends after %d s, so a sync caller waiting that long gets a gateway "
+                    "error instead of the execution id; keep it well below", SYNC_WAIT_SETTING, seconds,
+                    FRONT_END_LIMIT_SECONDS)
+    return seconds
+
+
+async def _run_now(services: Services, invocation: Invocation, limit: float) -> Submission:
+    """Run the invocation; past `limit` seconds answer with its id (Running) while it runs on to its end.
+
+    Only a persisted run can be answered early: its record (created Running before the user code starts) is where
+    the caller finds the outcome. A transient run has no record, so its caller waits for the result."""
+    if invocation.request.transient or services.engine.store is None or limit == math.inf:
         result = await services.engine.run(invocation)
         return Submission(result.execution_id, result.status, result)
-    return await _enqueue(services, request, invocation.timeout_seconds, call.idempotency_key)
+    task = asyncio.get_running_loop().create_task(services.engine.run(invocation))
+    try:
+        await asyncio.wait((task,), timeout=limit)
+        while not task.done() and invocation.record is None:  # storage still creating it: no status URL yet
+            await asyncio.wait((task,), timeout=0.05)
+    except asyncio.CancelledError:
+        task.cancel()  # the host stopped this request: stop its run, as when it ran in the request's own task
+        raise
+    if task.done():
+        result = task.result()
+        return Submission(result.execution_id, result.status, result)
+    execution_id = invocation.request.execution_id
+    log.info("sync execution %s still running after %g s; answering 202, it runs on", execution_id, limit)
+    detached.keep(task, execution_id)
+    return Submission(execution_id, ExecutionStatus.RUNNING)
 
 
 async def _enqueue(

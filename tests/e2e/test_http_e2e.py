@@ -18,19 +18,25 @@ def client(host: ConduitHost) -> httpx.AsyncClient:
     return host.client
 
 
-async def test_health_needs_no_key_and_reports_storage_and_counts(host: ConduitHost, client: httpx.AsyncClient) -> None:
+async def test_health_without_a_key_is_up_and_versions_and_with_it_the_details(
+    host: ConduitHost, client: httpx.AsyncClient
+) -> None:
     # Given a host serving Conduit with the e2e workspace
     # When health is asked without a key
     async with httpx.AsyncClient(base_url=host.base_url) as anonymous:
         response = await anonymous.get("/api/health")
-    # Then storage is reachable, nothing failed to load, and the counts match what is listed
+    # Then it says only that it is up, and the versions
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok" and body["storage"]["reachable"] is True
-    assert body["load_errors"] == []
+    assert body["status"] == "ok" and set(body) == {"status", "versions"}
+    assert body["versions"]["conduit"] and body["versions"]["azure_functions"]
+    # When an admin asks, storage is reachable, nothing failed to load, and the counts match what is listed
+    details = (await client.get("/api/health")).json()
+    assert details["status"] == "ok" and details["storage"]["reachable"] is True
+    assert details["load_errors"] == []
     listed = (await client.get("/api/workflows")).json()["items"]
-    assert body["workflows"] == len(listed) >= 6  # 3 platform examples + 3 e2e workflows
-    assert body["data_providers"] >= 1
+    assert details["workflows"] == len(listed) >= 6  # 3 platform examples + 3 e2e workflows
+    assert details["data_providers"] >= 1
 
 
 async def test_list_workflows_shows_workspace_and_platform_functions(client: httpx.AsyncClient) -> None:

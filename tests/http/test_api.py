@@ -126,8 +126,8 @@ async def test_script_that_does_not_compile_is_422(api: Api) -> None:
     assert status == 422 and body["error"]["details"][0]["field"] == "code"
 
 
-async def test_health_needs_no_key_and_reports_load_errors(api: Api) -> None:
-    status, body = await api.call("health", "GET", "http://localhost/api/health", key=None)
+async def test_health_with_the_admin_key_reports_load_errors(api: Api) -> None:
+    status, body = await api.call("health", "GET", "http://localhost/api/health")
     assert status == 200 and body["status"] == "ok" and body["storage"]["reachable"] is True
     assert body["workflows"] >= 8 and body["data_providers"] >= 1
     assert [e["path"].rsplit("/", 1)[-1] for e in body["load_errors"]] == ["broken_module.py"]

@@ -18,6 +18,7 @@ RANKS = {
     "shared.errors": 0,
     "shared.models": 1,
     "shared.serialization": 1,
+    "shared.version": 1,
     "shared.storage": 2,
     "shared.functions": 3,
     "shared.capture": 3,

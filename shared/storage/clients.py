@@ -11,6 +11,7 @@ requests per execution with a `RequestCounter`.
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -28,6 +29,23 @@ from shared.storage.faults import FaultyTransport
 
 SETTING = "AzureWebJobsStorage"
 _DEV_STORAGE = "UseDevelopmentStorage=true"
+# The Azure SDK logs every request (with its headers) at INFO; the Functions worker forwards INFO records of every
+# logger to the host. Quiet from import, i.e. before the first storage request (a runtime is created on first use).
+QUIET_SDK_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy")
+
+
+def quiet_sdk_loggers() -> None:
+    """Set the Azure SDK's loggers to WARNING, unless a level was set for `azure` before (by the user or the host:
+    then theirs holds, for its request logger too). Setting a level after import works as usual."""
+    if logging.getLogger(QUIET_SDK_LOGGERS[0]).level != logging.NOTSET:
+        return
+    for name in QUIET_SDK_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
+quiet_sdk_loggers()
 
 
 class RequestCounter(SansIOHTTPPolicy):

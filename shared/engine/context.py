@@ -57,12 +57,9 @@ class ExecutionContext:
 
     @property
     def http(self) -> httpx.AsyncClient:
-        """An httpx client whose every call is recorded as an integration call of this execution."""
+        """An httpx client whose every call, answered or not, is recorded as a step and an integration call."""
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=30.0,
-                event_hooks={"request": [self._on_request], "response": [self._on_response]},
-            )
+            self._http = RecordedClient(self.steps, self.integration_calls)
         return self._http
 
     def get_config(self, key: str, default: Any = None) -> Any:
@@ -72,33 +69,72 @@ class ExecutionContext:
         """A named, timed step: `async with context.step("load users", step_type="api") as step: ...`."""
         return Step(self.steps, name, step_type, input_data)
 
-    async def _on_request(self, request: httpx.Request) -> None:
-        request.extensions["conduit_started"] = (time.perf_counter(), self.steps.next_order())
-
-    async def _on_response(self, response: httpx.Response) -> None:
-        """Every call through `context.http` becomes an integration call and a step of type `http`."""
-        request = response.request
-        started, order = request.extensions.get("conduit_started", (time.perf_counter(), None))
-        duration = (time.perf_counter() - started) * 1000
-        url = str(request.url.copy_with(query=None))
-        call = {"method": request.method, "url": url, "status_code": response.status_code,
-                "duration_ms": round(duration, 1)}
-        self.integration_calls.append(call)
-        self.steps.record(
-            f"{request.method} {request.url.host}{request.url.path}",
-            "http",
-            "Success" if response.status_code < 400 else "Failed",
-            input_data={"method": request.method, "url": url},
-            output_data={"status_code": response.status_code},
-            duration_ms=duration,
-            error_message=None if response.status_code < 400 else f"HTTP {response.status_code}",
-            order=order,
-        )
-
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+class RecordedClient(httpx.AsyncClient):
+    """`context.http`: every request it sends becomes a step of type `http`, named `METHOD host[:port]/path`.
+
+    An answered request is recorded when its response arrives (each redirect hop too); one that gets no answer
+    (connection refused, a timeout, a cancelled execution) is recorded as a Failed step with the error, in the order
+    it started, so `execution_order` has no gaps. URLs are recorded without query string or credentials."""
+
+    def __init__(self, steps: StepRecorder, calls: list[dict[str, Any]]) -> None:
+        super().__init__(timeout=30.0, event_hooks={"request": [self._on_request], "response": [self._on_response]})
+        self._steps = steps
+        self._calls = calls
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            return await super().send(request, **kwargs)
+        except BaseException as error:
+            self._record_failure(_request_of(error, request), error)
+            raise
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        request.extensions["conduit_started"] = (time.perf_counter(), self._steps.next_order())
+
+    async def _on_response(self, response: httpx.Response) -> None:
+        status = response.status_code
+        failed = status >= 400
+        self._record(response.request, status, "Failed" if failed else "Success",
+                     f"HTTP {status}" if failed else None)
+
+    def _record_failure(self, request: httpx.Request, error: BaseException) -> None:
+        if "conduit_started" in request.extensions and "conduit_recorded" not in request.extensions:
+            text = str(error)
+            self._record(request, None, "Failed", f"{type(error).__name__}: {text}" if text else type(error).__name__)
+
+    def _record(self, request: httpx.Request, status: int | None, outcome: str, error: str | None) -> None:
+        request.extensions["conduit_recorded"] = True
+        started, order = request.extensions["conduit_started"]
+        duration = (time.perf_counter() - started) * 1000
+        url = str(request.url.copy_with(query=None, fragment=None, userinfo=b""))
+        call = {"method": request.method, "url": url, "status_code": status, "duration_ms": round(duration, 1)}
+        self._calls.append(call if error is None or status is not None else call | {"error": error})
+        self._steps.record(
+            f"{request.method} {request.url.netloc.decode('ascii')}{request.url.path}",
+            "http",
+            outcome,
+            input_data={"method": request.method, "url": url},
+            output_data=None if status is None else {"status_code": status},
+            duration_ms=duration,
+            error_message=error,
+            order=order,
+        )
+
+
+def _request_of(error: BaseException, sent: httpx.Request) -> httpx.Request:
+    """The request (redirect hop) an error belongs to: httpx names it on its own errors."""
+    if isinstance(error, httpx.RequestError):
+        try:
+            return error.request
+        except RuntimeError:  # raised before any request was bound to it
+            pass
+    return sent
 
 
 def get_context() -> ExecutionContext:

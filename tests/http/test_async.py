@@ -185,7 +185,7 @@ async def test_steps_and_log_filters(api: Api, run_queue) -> None:
     assert summary == [
         (1, "prepare", "transform", "Success"),
         (2, "call service", "api", "Success"),
-        (3, "GET 127.0.0.1/users", "http", "Success"),
+        (3, f"GET 127.0.0.1:{server.server_address[1]}/users", "http", "Success"),
     ]
     assert steps["items"][0]["output_data"] == {"ready": True}
     assert steps["items"][2]["input_data"] == {"method": "GET", "url": url}

@@ -80,6 +80,19 @@ async def test_a_sync_run_longer_than_the_wait_answers_202_and_runs_on(
     assert body["execution_id"] not in detached.running()
 
 
+async def test_shutdown_lets_a_run_answered_202_finish(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a sync run answered 202 after half a second, still running
+    monkeypatch.setenv("CONDUIT_SYNC_WAIT_SECONDS", "0.5")
+    response = await post_execute(api, "slow_sync", {"input_data": {"seconds": 2}})
+    execution_id = json.loads(response.get_body())["execution_id"]
+    assert response.status_code == 202 and execution_id in detached.running()
+    # When the process drains before stopping (Runtime.close does this first)
+    assert await detached.drain(30) is True
+    # Then the run was not lost: it ended, and its record holds the outcome
+    _, record = await api.execution(execution_id)
+    assert record["status"] == "Success" and detached.running() == []
+
+
 async def test_a_sync_run_within_the_wait_answers_200_with_its_result(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

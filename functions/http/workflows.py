@@ -34,7 +34,8 @@ async def list_workflows(call: ApiCall) -> func.HttpResponse:
 
 
 async def execute_workflow(call: ApiCall) -> func.HttpResponse:
-    """Sync: run now, 200 with the result (a failed workflow is still 200). Async: 202 with a Location."""
+    """Sync: run now, 200 with the result (a failed workflow is still 200), or 202 Running with a Location when it
+    runs longer than CONDUIT_SYNC_WAIT_SECONDS (it goes on). Async: 202 Pending with a Location."""
     body: ExecuteBody = call.body
     submission = await submit(
         await get_runtime(),

@@ -8,8 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
 from shared.executions.queries import result_to_api
+from shared.executions.service import run_now
 from shared.models import ExecutionRequest
-from shared.runtime import execute
+from shared.runtime import get_runtime
 
 
 class ScriptBody(BaseModel):
@@ -22,12 +23,17 @@ class ScriptBody(BaseModel):
 
 
 async def execute_script(call: ApiCall) -> func.HttpResponse:
-    """Run the script now; its variables come back in `variables`, `result` (if set) in `output_data`."""
+    """Run the script now; its variables come back in `variables`, `result` (if set) in `output_data`. Like a sync
+    workflow, a script still running after CONDUIT_SYNC_WAIT_SECONDS is answered 202 with its id and runs on."""
     body: ScriptBody = call.body
     request = ExecutionRequest(
         caller=call.known_caller, code=body.code, name=body.name, parameters=body.input_data, trigger={"kind": "script"}
     )
-    return json_response(result_to_api(await execute(request)))
+    submission = await run_now(await get_runtime(), request)
+    if submission.result is not None:
+        return json_response(result_to_api(submission.result))
+    body = {"execution_id": submission.execution_id, "status": submission.status.value}
+    return json_response(body, 202, headers={"Location": f"/api/workflows/executions/{submission.execution_id}"})
 
 
 routes = [Route("POST", "scripts/execute", execute_script, access="admin", body=ScriptBody)]

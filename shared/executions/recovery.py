@@ -35,8 +35,8 @@ log = logging.getLogger("conduit.recovery")
 
 STARTED = (ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING)
 SYNC_HOST_DIED = (
-    "The host running this synchronous execution died before it finished; its caller was answered with an error, "
-    "so it is not run again."
+    "The host running this synchronous execution died before it finished; a sync run is not run again (its "
+    "caller got an error, or was answered 202 and finds this outcome here)."
 )
 
 

@@ -129,6 +129,12 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
     return await _enqueue(services, request, invocation.timeout_seconds, call.idempotency_key)
 
 
+async def run_now(services: Services, request: ExecutionRequest) -> Submission:
+    """Run a request now (an inline script), waiting for it as a sync workflow is waited for."""
+    invocation = services.engine.prepare(request)  # raises for bad scripts and refused callers, before storage
+    return await _run_now(services, invocation, sync_wait_seconds())
+
+
 def sync_wait_seconds() -> float:
     """How long a sync request waits for its result (CONDUIT_SYNC_WAIT_SECONDS, default 100)."""
     return _parse_wait(os.environ.get(SYNC_WAIT_SETTING, "").strip())

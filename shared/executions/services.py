@@ -1,6 +1,6 @@
 """What the execution services work with: handed to them, never looked up from inside.
 
-A trigger gets its process's services (`shared.services.get_runtime`, which is a `Services`) and passes it in; tests
+A trigger gets its process's services (`shared.runtime.get_runtime`, which is a `Services`) and passes it in; tests
 and benchmarks pass their own. Keeping the lookup out of business modules keeps them testable and import-cycle-free.
 """
 

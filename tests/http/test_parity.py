@@ -5,6 +5,7 @@ record shape for sync and async executions."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -256,3 +257,19 @@ async def test_sync_and_async_records_have_the_same_keys(api: Api, run_queue) ->
     for record in (sync_record, async_record):
         assert record["created_at"] and record["variables"] is None
         assert record["caller"]["is_platform_admin"] is True
+
+
+async def test_an_inline_script_longer_than_the_wait_answers_202_and_runs_on(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a sync wait of 1 s and a script that takes 3 s
+    monkeypatch.setenv("CONDUIT_SYNC_WAIT_SECONDS", "1")
+    code = base64.b64encode(b"import asyncio\nawait asyncio.sleep(3)\nresult = 'done'").decode()
+    # When it is run
+    status, body = await api.call(
+        "execute_script", "POST", "http://localhost/api/scripts/execute", body={"code": code, "name": "slow"}
+    )
+    # Then it is answered 202 with its id, and it runs on to Success with its result
+    assert status == 202 and body["status"] == "Running", body
+    record = await wait_for_status(api, body["execution_id"], {"Success", "Failed", "Timeout"})
+    assert record["status"] == "Success" and record["output_data"] == "done"

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableClient
 
-from devhost.settings import storage_client_options
+from devhost.settings import IdentityConnection, close_service, storage_client_options, table_service
 
 log = logging.getLogger("devhost.timers")
 
@@ -49,8 +49,8 @@ def slot_key(slot: datetime) -> str:
 class SlotClaims:
     """Claims timer slots in one table; `claim` is True for the one instance that should fire the slot."""
 
-    def __init__(self, connection: str, table_name: str = TABLE_NAME) -> None:
-        self._service = TableServiceClient.from_connection_string(connection, **storage_client_options("table"))
+    def __init__(self, connection: str | IdentityConnection, table_name: str = TABLE_NAME) -> None:
+        self._service = table_service(connection, **storage_client_options("table"))
         self._table: TableClient = self._service.get_table_client(table_name)
         self._claims = 0
 
@@ -59,7 +59,7 @@ class SlotClaims:
 
     async def close(self) -> None:
         await self._table.close()
-        await self._service.close()
+        await close_service(self._service)
 
     async def claim(self, partition: str, slot: datetime, owner: str) -> bool:
         try:

@@ -20,13 +20,12 @@ from typing import Any
 from azure.core.exceptions import AzureError
 from azure.storage.queue import QueueMessage
 from azure.storage.queue._shared.policies_async import LinearRetry  # the async policy; the public one is sync
-from azure.storage.queue.aio import QueueServiceClient
 
 from devhost.hostconfig import QueueOptions
 from devhost.invoker import Invoker
 from devhost.loader import FunctionSpec
 from devhost.messages import MessageProcessor, ensure_queue
-from devhost.settings import resolve, storage_client_options, storage_connection
+from devhost.settings import close_service, queue_service, resolve, storage_client_options, storage_connection
 
 log = logging.getLogger("devhost.queues")
 
@@ -80,9 +79,7 @@ class QueueListener:
         self.spec = spec
         self.options = options
         self.queue_name = resolve(str(spec.trigger["queueName"]))
-        self._service = QueueServiceClient.from_connection_string(
-            storage_connection(spec.trigger.get("connection")), **queue_service_options()
-        )
+        self._service = queue_service(storage_connection(spec.trigger.get("connection")), **queue_service_options())
         self._client = self._service.get_queue_client(self.queue_name)
         self._lease = lease_seconds()
         self._processor = MessageProcessor(spec, options, invoker, self._service, self.queue_name, self._lease)
@@ -112,7 +109,7 @@ class QueueListener:
             await asyncio.gather(*list(self._in_flight), return_exceptions=True)
 
     async def close(self) -> None:
-        await self._service.close()
+        await close_service(self._service)
 
     async def _poll(self) -> None:
         backoff = Backoff(MIN_POLLING_INTERVAL, self.options.max_polling_interval)

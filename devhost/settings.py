@@ -12,9 +12,13 @@ import logging
 import os
 import re
 import urllib.request
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from azure.data.tables.aio import TableServiceClient
+from azure.storage.queue.aio import QueueServiceClient
 
 from devhost.azurite import connection_string
 
@@ -75,19 +79,83 @@ def resolve(value: str, environ: MutableMapping[str, str] = os.environ) -> str:
     return _PERCENT_NAME.sub(lookup, value)
 
 
-def storage_connection(setting: str | None, environ: MutableMapping[str, str] = os.environ) -> str:
-    """The connection string behind a binding's `connection` setting name (default `AzureWebJobsStorage`).
+@dataclass(frozen=True)
+class IdentityConnection:
+    """An identity-based storage connection: the settings under `<name>__` (names in lower case), read as the host
+    reads them — and as Conduit's shared/storage/account.py does, which devhost must not import (see below)."""
+
+    name: str
+    values: Mapping[str, str]
+
+    def endpoint(self, service: str) -> str:
+        """`<name>__<service>ServiceUri`, else https://<accountName>.<service>.core.windows.net."""
+        uri = self.values.get(f"{service}serviceuri")
+        if uri:
+            return uri.rstrip("/")
+        account = self.values.get("accountname")
+        if not account:
+            raise SettingsError(
+                f"Storage connection '{self.name}' names no {service} service: set {self.name}__accountName "
+                f"or {self.name}__{service}ServiceUri."
+            )
+        return f"https://{account}.{service}.core.windows.net"
+
+    def credential(self) -> Any:
+        """A new async credential: the managed identity with `credential=managedidentity` (the user-assigned one
+        `clientId` names, else the system-assigned one), otherwise DefaultAzureCredential."""
+        from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential  # ~1 s: only when used
+
+        client_id = self.values.get("clientid")
+        if self.values.get("credential", "").lower() == "managedidentity":
+            return ManagedIdentityCredential(client_id=client_id)
+        return DefaultAzureCredential(managed_identity_client_id=client_id) if client_id else DefaultAzureCredential()
+
+
+def storage_connection(
+    setting: str | None, environ: Mapping[str, str] = os.environ
+) -> str | IdentityConnection:
+    """The connection behind a binding's `connection` setting name (default `AzureWebJobsStorage`): a connection
+    string, or an identity-based connection when the setting is absent (or empty) and settings `<name>__...` exist.
 
     Like the host, a name `X` also matches the setting `AzureWebJobsX`, and `UseDevelopmentStorage=true` means the
     local emulator; it is expanded here because not every storage SDK accepts the short form (azure-notes gotcha #4).
     """
     name = setting or "AzureWebJobsStorage"
-    value = environ.get(name) or environ.get(f"AzureWebJobs{name}")
+    names = (name, f"AzureWebJobs{name}")
+    value = next((environ[n] for n in names if environ.get(n, "").strip()), "")
     if not value:
-        raise SettingsError(f"Storage connection setting '{name}' is not set; add it to {LOCAL_SETTINGS}.")
+        for candidate in names:
+            prefix = f"{candidate.lower()}__"
+            values = {k.lower()[len(prefix) :]: v.strip() for k, v in environ.items() if k.lower().startswith(prefix)}
+            if any(values.values()):
+                return IdentityConnection(candidate, values)
+        raise SettingsError(
+            f"Storage connection setting '{name}' is not set; add it to {LOCAL_SETTINGS} (a connection string), "
+            f"or {name}__accountName (with {name}__credential and {name}__clientId) for an identity-based connection."
+        )
     if value.strip().rstrip(";").lower().startswith("usedevelopmentstorage=true"):
         return DEVELOPMENT_STORAGE
     return value
+
+
+def queue_service(connection: str | IdentityConnection, **options: Any) -> QueueServiceClient:
+    if isinstance(connection, str):
+        return QueueServiceClient.from_connection_string(connection, **options)
+    return QueueServiceClient(connection.endpoint("queue"), credential=connection.credential(), **options)
+
+
+def table_service(connection: str | IdentityConnection, **options: Any) -> TableServiceClient:
+    if isinstance(connection, str):
+        return TableServiceClient.from_connection_string(connection, **options)
+    return TableServiceClient(connection.endpoint("table"), credential=connection.credential(), **options)
+
+
+async def close_service(service: QueueServiceClient | TableServiceClient) -> None:
+    """Close a service client and the token credential it was opened with (the SDK's `close()` leaves it open)."""
+    await service.close()
+    credential: Any = getattr(service, "credential", None)
+    if hasattr(credential, "get_token") and hasattr(credential, "close"):
+        await credential.close()
 
 
 def storage_client_options(service: str = "queue") -> dict[str, Any]:

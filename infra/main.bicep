@@ -5,12 +5,13 @@
 // Hosting: Flex Consumption (default) or Elastic Premium, both Linux, Python 3.11. The Consumption plan is not
 // supported: its 10-minute functionTimeout is shorter than Conduit's longest workflows (host.json sets 01:00:00).
 //
-// Storage credentials: Conduit's own storage code (shared/storage/clients.py) opens its Table and Queue clients from
-// a connection string in AzureWebJobsStorage, and the host reads the same setting. Until Conduit accepts the
-// identity-based form (AzureWebJobsStorage__accountName + a token credential), that setting is a Key Vault reference
-// to the account's connection string: the key lives only in Key Vault, never in the app settings or the template's
-// outputs. The user-assigned identity already has the data roles the host and Conduit would need for identity-based
-// storage, and it is what reads Key Vault and (on Flex Consumption) the deployment container today.
+// Storage credentials: the host and Conduit (shared/storage/account.py) both reach storage with an identity-based
+// connection: AzureWebJobsStorage__accountName, __credential=managedidentity and __clientId naming the user-assigned
+// identity, which holds the Blob, Queue and Table data roles. No connection string is set for them. The user-assigned
+// identity also reads Key Vault and, on Flex Consumption, the deployment container. On Flex Consumption the account
+// accepts no shared keys at all. Elastic Premium keeps the app's content on an Azure Files share, which the platform
+// mounts only with a connection string (WEBSITE_CONTENTAZUREFILECONNECTIONSTRING): on that plan alone the account
+// keeps its keys and that one setting is a Key Vault reference to the connection string.
 
 targetScope = 'resourceGroup'
 
@@ -89,7 +90,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     supportsHttpsTrafficOnly: true
     minimumTlsVersion: 'TLS1_2'
     allowBlobPublicAccess: false
-    allowSharedKeyAccess: true // Conduit's clients use the connection string (see the top of this file)
+    allowSharedKeyAccess: !isFlex // only Elastic Premium's content share needs a key (see the top of this file)
   }
 }
 
@@ -142,7 +143,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource storageSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+// Elastic Premium only: the content share's connection string (Azure Files takes no managed identity there).
+resource storageSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!isFlex) {
   parent: vault
   name: storageSecretName
   properties: {
@@ -168,10 +170,10 @@ resource vaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Blob Data Owner: the Flex deployment container today; with Queue and Table Data Contributor, everything the host
-// (blobs for timers and leases, queues for the triggers) and Conduit (its tables, its execution and poison queues,
-// which it creates) need once AzureWebJobsStorage is identity-based. Queue Data Contributor includes what the
-// Message Processor and Message Sender roles grant, so those are not assigned separately.
+// Blob Data Owner (the host's keys, timers and leases; the Flex deployment container), Queue and Table Data
+// Contributor: everything the host (queues for the triggers) and Conduit (its tables, its execution and poison
+// queues, which it creates) need through the identity-based AzureWebJobsStorage. Queue Data Contributor includes
+// what the Message Processor and Message Sender roles grant, so those are not assigned separately.
 resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
   scope: storage
@@ -246,21 +248,28 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-var keyVaultReference = '@Microsoft.KeyVault(SecretUri=${storageSecret.properties.secretUri})'
-
-// Settings on both plans. Secrets are Key Vault references (no version: a rotated secret is picked up within 24 h,
-// or at once on any configuration change or restart).
+// Settings on both plans. Storage is reached with the managed identity (the host and Conduit read the same three
+// settings); secrets are Key Vault references (no version: a rotated secret is picked up within 24 h, or at once on
+// any configuration change or restart).
 var commonSettings = [
   {
-    name: 'AzureWebJobsStorage'
-    value: keyVaultReference
+    name: 'AzureWebJobsStorage__accountName'
+    value: storage.name
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identity.properties.clientId
   }
   {
     name: 'CONDUIT_ADMIN_KEY'
     value: '@Microsoft.KeyVault(SecretUri=${adminKeySecret.properties.secretUri})'
   }
   {
-    // For DefaultAzureCredential in user code (and in Conduit once it reads storage with an identity).
+    // For DefaultAzureCredential in user code: the app's user-assigned identity.
     name: 'AZURE_CLIENT_ID'
     value: identity.properties.clientId
   }
@@ -279,7 +288,7 @@ var premiumSettings = [
   }
   {
     name: 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING'
-    value: keyVaultReference
+    value: '@Microsoft.KeyVault(SecretUri=${storageSecret.properties.secretUri})'
   }
   {
     name: 'WEBSITE_CONTENTSHARE'
@@ -344,7 +353,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     } : null
   }
   dependsOn: [
-    // The app resolves its Key Vault references and reads its package as soon as it exists.
+    // The app resolves its Key Vault references, reads its package and reaches storage with its identity as soon
+    // as it exists.
     vaultSecretsUser
     storageBlobOwner
     storageQueueContributor

@@ -23,7 +23,7 @@ from shared.executions.services import Services
 from shared.functions.discovery import DiscoveryReport, discover
 from shared.functions.registry import FunctionRegistry, get_registry
 from shared.models import ExecutionRequest, ExecutionResult
-from shared.storage.clients import connection_string_from_env, open_tables
+from shared.storage.account import StorageAccount
 from shared.storage.executions import ExecutionStore
 from shared.storage.queues import ExecutionQueue
 
@@ -95,9 +95,9 @@ async def get_runtime() -> Runtime:
 
 async def _create_runtime() -> Runtime:
     registry, report = await asyncio.to_thread(load_functions)
-    connection_string = connection_string_from_env()
-    store = ExecutionStore(open_tables(connection_string), connection_string=connection_string)
-    queue = ExecutionQueue(connection_string)
+    account = StorageAccount.from_env()
+    store = ExecutionStore.open(account)
+    queue = ExecutionQueue(account)
     await asyncio.gather(store.ensure_tables(), queue.ensure())
     engine = Engine(registry, store)
     watchdog = LoopWatchdog.watch_running_loop()

@@ -36,7 +36,8 @@ from azure.core.exceptions import AzureError
 from shared.engine.leases import CANCEL_POLL_SECONDS, LEASE_SECONDS, WORKER_ID, renewed_lease
 from shared.errors import ExecutionAlreadyFinishedError, ExecutionNotFoundError, StaleRecordError, StorageError
 from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus, utc_now
-from shared.storage.clients import RequestCounter, StorageProfile, connection_string_from_env, open_tables
+from shared.storage.account import StorageAccount, as_account
+from shared.storage.clients import RequestCounter, StorageProfile, open_tables
 from shared.storage.executions import ExecutionStore
 from shared.storage.leases import LeaseState
 
@@ -143,13 +144,13 @@ class Supervisor:
 
     def __init__(
         self,
-        connection_string: str,
+        account: StorageAccount | str,
         *,
         lease_seconds: float = LEASE_SECONDS,
         poll_seconds: float = CANCEL_POLL_SECONDS,
         counter: RequestCounter | None = None,
     ) -> None:
-        self.connection_string = connection_string
+        self.account = as_account(account)
         self.lease_seconds = float(lease_seconds)
         self.poll_seconds = float(poll_seconds)
         self.profile = StorageProfile.for_lease(self.lease_seconds)
@@ -201,7 +202,7 @@ class Supervisor:
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         try:
-            self._store = _open_store(self.connection_string, self.profile, self._counter)
+            self._store = _open_store(self.account, self.profile, self._counter)
             self._loop = loop
         finally:
             ready.set()
@@ -337,11 +338,11 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
-def _open_store(connection_string: str, profile: StorageProfile, counter: RequestCounter | None) -> ExecutionStore:
+def _open_store(account: StorageAccount, profile: StorageProfile, counter: RequestCounter | None) -> ExecutionStore:
     """The supervisor's own clients, with the lease profile: a whole operation, retries included, ends within a
     third of the lease (asyncio.wait_for enforces it too), so a failed renewal leaves time for two more."""
-    tables = open_tables(connection_string, counter=counter, profile=profile)
-    return ExecutionStore(tables, connection_string=connection_string)
+    tables = open_tables(account, counter=counter, profile=profile)
+    return ExecutionStore(tables, account=account)
 
 
 # The process's supervisors, one per storage account.
@@ -355,26 +356,26 @@ def running_here(execution_id: str) -> bool:
     return execution_id in _here
 
 
-_supervisors: dict[str, Supervisor] = {}
+_supervisors: dict[StorageAccount, Supervisor] = {}
 _supervisors_lock = threading.Lock()
 
 
 def supervisor_for(store: ExecutionStore) -> Supervisor | None:
     """The process's supervisor for the account of `store` (created on first use); None if the account is unknown."""
-    connection_string = store.connection_string or _connection_string_from_env()
-    if connection_string is None:
+    account = store.account or _account_from_env()
+    if account is None:
         return None
-    supervisor = _supervisors.get(connection_string)
+    supervisor = _supervisors.get(account)
     if supervisor is None:
         with _supervisors_lock:
-            supervisor = _supervisors.setdefault(connection_string, Supervisor(connection_string))
+            supervisor = _supervisors.setdefault(account, Supervisor(account))
     return supervisor
 
 
 @contextlib.contextmanager
 def installed(supervisor: Supervisor) -> Iterator[Supervisor]:
     """Use `supervisor` for its account within the block (tests, benchmarks); stopped and replaced after it."""
-    key = supervisor.connection_string
+    key = supervisor.account
     with _supervisors_lock:
         previous = _supervisors.get(key)
         _supervisors[key] = supervisor
@@ -397,9 +398,9 @@ def stop_all(timeout: float = 5.0) -> None:
         supervisor.stop(timeout)
 
 
-def _connection_string_from_env() -> str | None:
+def _account_from_env() -> StorageAccount | None:
     try:
-        return connection_string_from_env()
+        return StorageAccount.from_env()
     except StorageError:
         log.error("executions are not supervised: the store does not name its storage account")
         return None

@@ -2,6 +2,7 @@
 service limits, the scopes registry, idempotency keys, the execution queues, and how storage trouble is recognised
 and retried."""
 
+from shared.storage.account import StorageAccount
 from shared.storage.clients import RequestCounter, connection_string_from_env, open_tables
 from shared.storage.executions import ExecutionStore
 from shared.storage.keys import DETAILS_TABLE, EXECUTIONS_TABLE, SCOPES_TABLE
@@ -15,6 +16,7 @@ __all__ = [
     "SCOPES_TABLE",
     "ExecutionStore",
     "RequestCounter",
+    "StorageAccount",
     "connection_string_from_env",
     "open_tables",
 ]

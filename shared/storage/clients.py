@@ -7,6 +7,9 @@ queue retries) would let one slow storage request hold an HTTP request or a leas
 Every client also sends through `faults.FaultyTransport`, the fault-injection seam (a no-op unless a setting or a test
 installs rules). Storage requests are the scarce resource (design.md section 4), so benchmarks and tests report
 requests per execution with a `RequestCounter`.
+
+Clients are opened from a `StorageAccount` (account.py): a connection string, or endpoints and a token credential of
+the client's own, which `close_client` closes with the client.
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue._shared.policies_async import LinearRetry  # the async policy; the public one is sync
+from azure.storage.queue.aio import QueueClient
 
 from shared.errors import StorageError
+from shared.storage.account import DEV_STORAGE, SETTING, StorageAccount, as_account, normalise_connection_string
 from shared.storage.faults import FaultyTransport
 
-SETTING = "AzureWebJobsStorage"
-_DEV_STORAGE = "UseDevelopmentStorage=true"
 # The Azure SDK logs every request (with its headers) at INFO; the Functions worker forwards INFO records of every
 # logger to the host. Quiet from import, i.e. before the first storage request (a runtime is created on first use).
 QUIET_SDK_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy")
@@ -133,21 +136,14 @@ REQUEST = StorageProfile("request", 3.0, 10.0, 2, 0.2, 1.0, 15.0)
 BACKGROUND = StorageProfile("background", 5.0, 20.0, 4, 0.5, 4.0, 45.0)
 
 
-def normalise_connection_string(connection_string: str) -> str:
-    """azure-data-tables 12.7.0 only accepts the development shortcut without a trailing `;` (gotcha #4)."""
-    text = connection_string.strip()
-    if text.rstrip(";").strip().lower() == _DEV_STORAGE.lower():
-        return _DEV_STORAGE
-    return text
-
-
 def connection_string_from_env() -> str:
-    """The storage account of the Functions app: the `AzureWebJobsStorage` setting, normalised."""
+    """The `AzureWebJobsStorage` connection string, normalised, for tools that need one; Conduit itself reads
+    `StorageAccount.from_env()`, which also takes an identity-based connection."""
     value = os.environ.get(SETTING, "").strip()
     if not value:
         raise StorageError(
             f"The app setting {SETTING} is not set. Set it to a storage connection string, "
-            f"or to {_DEV_STORAGE} for Azurite."
+            f"or to {DEV_STORAGE} for Azurite."
         )
     return normalise_connection_string(value)
 
@@ -158,7 +154,7 @@ def proxy_configured() -> bool:
 
 
 def open_tables(
-    connection_string: str,
+    account: StorageAccount | str,
     *,
     counter: RequestCounter | None = None,
     use_env_settings: bool | None = None,
@@ -174,11 +170,38 @@ def open_tables(
     ~/.netrc lookup and a proxy lookup), which cost about as much CPU as the rest of a small request; so it is only
     on when a proxy is configured (None: decide from the environment). The transport still creates its aiohttp
     session lazily, on the loop that first uses it, so the clients keep belonging to that loop.
+
+    `account` is a StorageAccount or a connection string; with an identity, close it with `close_client`.
     """
+    account = as_account(account)
     trust_env = proxy_configured() if use_env_settings is None else use_env_settings
     kwargs: dict[str, Any] = {"raw_request_hook": counter.on_request} if counter is not None else {}
     kwargs |= profile.table_options() | {"transport": profile.transport("table", trust_env)}
-    return TableServiceClient.from_connection_string(normalise_connection_string(connection_string), **kwargs)
+    if account.connection_string is not None:
+        return TableServiceClient.from_connection_string(account.connection_string, **kwargs)
+    assert account.table_endpoint is not None
+    return TableServiceClient(account.table_endpoint, credential=account.credential(), **kwargs)
+
+
+def open_queue(
+    account: StorageAccount | str, name: str, *, profile: StorageProfile = REQUEST, **options: Any
+) -> QueueClient:
+    """An async QueueClient with `profile`'s deadlines and the fault seam; `options` are the client's own (message
+    encoding). With an identity, close it with `close_client`."""
+    account = as_account(account)
+    options |= queue_client_options(profile)  # deadlines, and no per-request netrc/proxy lookups (see open_tables)
+    if account.connection_string is not None:
+        return QueueClient.from_connection_string(account.connection_string, name, **options)
+    assert account.queue_endpoint is not None
+    return QueueClient(account.queue_endpoint, name, credential=account.credential(), **options)
+
+
+async def close_client(client: TableServiceClient | QueueClient) -> None:
+    """Close a client, and the token credential it was opened with (the SDKs' own `close()` leaves it open)."""
+    await client.close()
+    credential: Any = getattr(client, "credential", None)
+    if hasattr(credential, "get_token") and hasattr(credential, "close"):
+        await credential.close()
 
 
 def queue_client_options(profile: StorageProfile = REQUEST, use_env_settings: bool | None = None) -> dict[str, Any]:

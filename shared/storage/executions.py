@@ -35,8 +35,9 @@ from shared.errors import (
     StorageError,
 )
 from shared.models import ExecutionRecord, ExecutionStatus, LogLine
+from shared.storage.account import StorageAccount
 from shared.storage.batches import DEFAULT_CONCURRENCY
-from shared.storage.clients import RequestCounter, open_tables
+from shared.storage.clients import RequestCounter, close_client, open_tables
 from shared.storage.details import DetailsRows
 from shared.storage.idempotency import Created, IdempotencyKeys, key_hash
 from shared.storage.keys import (
@@ -68,7 +69,7 @@ class ExecutionStore:
     (ConduitExecutionDetails) and the scopes registry (ConduitScopes).
 
     `page_size` is the most rows asked for per query page (tests lower it to cross many SDK pages).
-    `connection_string` names the account, so that another thread can open its own clients to it (supervision).
+    `account` names the storage account, so that another thread can open its own clients to it (supervision).
     """
 
     def __init__(
@@ -77,10 +78,10 @@ class ExecutionStore:
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         page_size: int = _PAGE_SIZE,
-        connection_string: str | None = None,
+        account: StorageAccount | None = None,
     ) -> None:
         self._service = service
-        self.connection_string = connection_string
+        self.account = account
         self._records: TableClient = service.get_table_client(EXECUTIONS_TABLE)
         self._details = DetailsRows(service.get_table_client(DETAILS_TABLE), concurrency, page_size)
         self._scopes_table: TableClient = service.get_table_client(SCOPES_TABLE)
@@ -90,7 +91,12 @@ class ExecutionStore:
 
     @classmethod
     def from_connection_string(cls, connection_string: str, *, counter: RequestCounter | None = None) -> ExecutionStore:
-        return cls(open_tables(connection_string, counter=counter), connection_string=connection_string)
+        return cls.open(StorageAccount.from_connection_string(connection_string), counter=counter)
+
+    @classmethod
+    def open(cls, account: StorageAccount, *, counter: RequestCounter | None = None) -> ExecutionStore:
+        """A store on its own clients (request deadlines) to `account`."""
+        return cls(open_tables(account, counter=counter), account=account)
 
     async def __aenter__(self) -> ExecutionStore:
         return self
@@ -102,7 +108,7 @@ class ExecutionStore:
         """Close the clients; they belong to the event loop that opened them."""
         for table in (self._records, self._details.table, self._scopes_table):
             await table.close()
-        await self._service.close()
+        await close_client(self._service)  # and its token credential, if any
 
     async def ensure_tables(self) -> None:
         """Create the tables unless they exist; safe to call from every instance at start-up."""

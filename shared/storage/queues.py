@@ -22,7 +22,8 @@ from azure.storage.queue.aio import QueueClient
 
 from shared.errors import BadMessageError
 from shared.serialization import JsonTooDeepError, loads_bounded
-from shared.storage.clients import REQUEST, StorageProfile, normalise_connection_string, queue_client_options
+from shared.storage.account import StorageAccount
+from shared.storage.clients import REQUEST, StorageProfile, close_client, open_queue
 from shared.storage.keys import key_problem
 
 EXECUTIONS_QUEUE = "workflow-executions"
@@ -77,11 +78,13 @@ def _excerpt(body: bytes | str, limit: int = 120) -> str:
 class ExecutionQueue:
     """Sends execution references to a queue (async client, bound to the loop that created it)."""
 
-    def __init__(self, connection_string: str, name: str = EXECUTIONS_QUEUE, profile: StorageProfile = REQUEST) -> None:
+    def __init__(
+        self, account: StorageAccount | str, name: str = EXECUTIONS_QUEUE, profile: StorageProfile = REQUEST
+    ) -> None:
         self.name = name
-        self._client = _open_queue(connection_string, name, profile, TextBase64EncodePolicy(), TextBase64DecodePolicy())
+        self._client = _open_queue(account, name, profile, TextBase64EncodePolicy(), TextBase64DecodePolicy())
         # Bytes as received, so the poison handler sees exactly what the worker saw; opened lazily (no I/O here).
-        self._poison = _open_queue(connection_string, f"{name}-poison", profile, BinaryBase64EncodePolicy(),
+        self._poison = _open_queue(account, f"{name}-poison", profile, BinaryBase64EncodePolicy(),
                                    BinaryBase64DecodePolicy())
         self._poison_ready = False
 
@@ -108,15 +111,10 @@ class ExecutionQueue:
         return int(properties.approximate_message_count or 0)
 
     async def close(self) -> None:
-        await self._client.close()
-        await self._poison.close()
+        await close_client(self._client)
+        await close_client(self._poison)
 
 
-def _open_queue(connection_string: str, name: str, profile: StorageProfile, encode: Any, decode: Any) -> QueueClient:
-    return QueueClient.from_connection_string(
-        normalise_connection_string(connection_string),
-        name,
-        message_encode_policy=encode,
-        message_decode_policy=decode,
-        **queue_client_options(profile),  # deadlines, and no per-request netrc/proxy lookups (see open_tables)
-    )
+def _open_queue(account: StorageAccount | str, name: str, profile: StorageProfile, encode: Any, decode: Any
+                ) -> QueueClient:
+    return open_queue(account, name, profile=profile, message_encode_policy=encode, message_decode_policy=decode)

@@ -1,8 +1,10 @@
 """`@workflow`, `@data_provider` and `@param`: turn a plain function into a registered Conduit function.
 
-Decorators are checked when they are applied, so a mistake (an unknown parameter type, a timeout out of range, a
-`@param` naming an argument the function does not take) fails at import time with the function's name in the
-message — not at the first execution. The decorated function is returned unchanged and stays directly callable.
+Decorators are checked when they are applied, so a mistake (an unknown parameter type, an annotation Conduit cannot
+validate, a timeout out of range, a bad cron schedule, a `@param` naming an argument the function does not take)
+fails at import time with the function's name in the message — not at the first execution. Registration builds the
+function's input model once (`shared.functions.model`). The decorated function is returned unchanged and stays
+directly callable.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from shared.errors import RegistrationError
-from shared.functions.registry import (
-    PARAM_TYPES,
-    FunctionMetadata,
-    ParameterMetadata,
-    current_source,
-    get_registry,
-)
+from shared.functions.host_timeout import ENGINE_MARGIN_SECONDS, read_host_timeout
+from shared.functions.model import build_input_model, resolve_types
+from shared.functions.param_types import PARAM_TYPES
+from shared.functions.registry import FunctionMetadata, ParameterMetadata, current_source, get_registry
+from shared.functions.retry_policy import check_retry_policy
+from shared.functions.schedule import check_schedule
 from shared.functions.signature import accepts_var_kwargs, inferred_parameters, user_parameter_names
 from shared.models import LOG_LEVELS
 
@@ -26,13 +27,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _PARAMS_ATTR = "__conduit_params__"
 _REGISTERED_ATTR = "__conduit_registered__"
-MIN_TIMEOUT, MAX_TIMEOUT = 1, 7200
+HOST_TIMEOUT = read_host_timeout()
+MIN_TIMEOUT = 1
+# The longest timeout_seconds: it ends, outcome recorded, before the host's functionTimeout recycles the worker.
+MAX_TIMEOUT = max(MIN_TIMEOUT, HOST_TIMEOUT.seconds - ENGINE_MARGIN_SECONDS)
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 def param(
     name: str,
-    type: str = "string",
+    type: str | None = None,
     *,
     label: str | None = None,
     required: bool = False,
@@ -40,13 +44,16 @@ def param(
     data_provider: str | None = None,
     help_text: str | None = None,
 ) -> Callable[[F], F]:
-    """Declare one input of a workflow or data provider. Place it below `@workflow` / `@data_provider`."""
+    """Declare one input of a workflow or data provider. Place it below `@workflow` / `@data_provider`.
+
+    Without `type`, the argument's annotation gives the type (`string` when it has none).
+    """
 
     def decorate(function: F) -> F:
         where = f"@param('{name}') on {function.__name__}"
         if getattr(function, _REGISTERED_ATTR, False):
             raise RegistrationError(f"{where}: put @param below @workflow/@data_provider, not above it.")
-        if type not in PARAM_TYPES:
+        if type is not None and type not in PARAM_TYPES:
             raise RegistrationError(f"{where}: unknown type '{type}'; use one of {', '.join(PARAM_TYPES)}.")
         if name not in user_parameter_names(function) and not accepts_var_kwargs(function):
             raise RegistrationError(f"{where}: {function.__name__} has no argument named '{name}'.")
@@ -92,15 +99,16 @@ def workflow(
     """
 
     def decorate(function: F) -> F:
-        where = f"@workflow on {function.__name__}"
+        where = _where("@workflow", function, name)
         mode = execution_mode or ("sync" if endpoint_enabled else "async")
         _check_choice(where, "execution_mode", mode, ("sync", "async"))
         _check_timeout(where, timeout_seconds)
         level = _checked_level(where, log_level)
+        policy, cron = _checked(where, check_retry_policy, retry_policy), _checked(where, check_schedule, schedule)
         methods = tuple(m.upper() for m in allowed_methods)
         for method in methods:
             _check_choice(where, "allowed_methods", method, sorted(HTTP_METHODS))
-        metadata = _base_metadata(function, name, description, category, {"workflow", *tags})
+        metadata = _base_metadata(where, function, name, description, category, {"workflow", *tags})
         return _register(
             function,
             FunctionMetadata(
@@ -111,8 +119,8 @@ def workflow(
                 allowed_methods=methods,
                 disable_global_key=disable_global_key,
                 public_endpoint=public_endpoint,
-                retry_policy=retry_policy,
-                schedule=schedule,
+                retry_policy=policy,
+                schedule=cron,
                 log_level=level,
             ),
         )
@@ -135,12 +143,12 @@ def data_provider(
     """
 
     def decorate(function: F) -> F:
-        where = f"@data_provider on {function.__name__}"
+        where = _where("@data_provider", function, name)
         if not isinstance(cache_ttl_seconds, int) or cache_ttl_seconds < 0:
             raise RegistrationError(f"{where}: cache_ttl_seconds must be a whole number of seconds >= 0.")
         _check_timeout(where, timeout_seconds)
         level = _checked_level(where, log_level)
-        metadata = _base_metadata(function, name, description, category, {"data_provider"})
+        metadata = _base_metadata(where, function, name, description, category, {"data_provider"})
         return _register(
             function,
             FunctionMetadata(
@@ -152,18 +160,29 @@ def data_provider(
     return decorate
 
 
+def _where(decorator: str, function: Callable[..., Any], name: str | None) -> str:
+    """How errors name the function: by its Python name, and by its registered name when that differs."""
+    registered = f" ('{name}')" if name and name != function.__name__ else ""
+    return f"{decorator} on {function.__name__}{registered}"
+
+
 def _base_metadata(
-    function: Callable[..., Any], name: str | None, description: str, category: str, tags: set[str]
+    where: str, function: Callable[..., Any], name: str | None, description: str, category: str, tags: set[str]
 ) -> dict[str, Any]:
     declared: list[ParameterMetadata] = getattr(function, _PARAMS_ATTR, [])
+    names = {p.name for p in declared}
+    parameters = resolve_types(where, function, tuple(declared) + inferred_parameters(function, names), names)
+    name = name or function.__name__
+    description = description or inspect.getdoc(function) or ""
     return {
-        "name": name or function.__name__,
+        "name": name,
         "function": function,
-        "description": description or inspect.getdoc(function) or "",
+        "description": description,
         "category": category,
         "tags": frozenset(tags),
-        "parameters": tuple(declared) + inferred_parameters(function, {p.name for p in declared}),
+        "parameters": parameters,
         "source": current_source(),
+        "input_model": build_input_model(name, description, function, parameters),
     }
 
 
@@ -174,11 +193,24 @@ def _register(function: F, metadata: FunctionMetadata) -> F:
 
 
 def _check_timeout(where: str, timeout_seconds: int) -> None:
-    if not isinstance(timeout_seconds, int) or not MIN_TIMEOUT <= timeout_seconds <= MAX_TIMEOUT:
+    if isinstance(timeout_seconds, int) and not isinstance(timeout_seconds, bool) and timeout_seconds > MAX_TIMEOUT:
+        raise RegistrationError(
+            f"{where}: timeout_seconds may be at most {MAX_TIMEOUT} ({MAX_TIMEOUT / 60:g} minutes), got "
+            f"{timeout_seconds}: {HOST_TIMEOUT.source} is {HOST_TIMEOUT.text} and the engine keeps "
+            f"{ENGINE_MARGIN_SECONDS} s to record the outcome before the host recycles the worker."
+        )
+    if not isinstance(timeout_seconds, int) or isinstance(timeout_seconds, bool) or timeout_seconds < MIN_TIMEOUT:
         raise RegistrationError(
             f"{where}: timeout_seconds must be a whole number from {MIN_TIMEOUT} to {MAX_TIMEOUT}, "
             f"got {timeout_seconds!r}."
         )
+
+
+def _checked(where: str, check: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise RegistrationError(f"{where}: {exc}.") from None
 
 
 def _checked_level(where: str, log_level: str) -> str:

@@ -57,7 +57,25 @@ def discover(
         for root, source in roots:
             if root.is_dir():
                 _load_root(root, source, report)
+    report.errors.extend(missing_data_providers(registry))
     return report
+
+
+def missing_data_providers(registry: FunctionRegistry) -> list[LoadError]:
+    """A `@param(data_provider=...)` naming no registered data provider; checked once everything has loaded, so a
+    provider may live in any module. The function stays registered: only the field's options cannot be listed.
+    """
+    errors = []
+    for metadata in registry.list():
+        for spec in metadata.parameters:
+            provider = registry.get(spec.data_provider) if spec.data_provider else None
+            if spec.data_provider and (provider is None or not provider.is_data_provider):
+                errors.append(LoadError(
+                    metadata.source_file,
+                    f"{metadata.name}: @param('{spec.name}') names data_provider '{spec.data_provider}', but no data "
+                    f"provider has that name; add @data_provider(name='{spec.data_provider}') or fix the name",
+                ))
+    return errors
 
 
 def _load_root(root: Path, source: Source, report: DiscoveryReport) -> None:

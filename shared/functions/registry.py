@@ -8,26 +8,35 @@ import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.errors import RegistrationError
+from shared.functions.param_types import plain_json
 
-PARAM_TYPES = ("string", "int", "bool", "float", "json", "list", "email")
+if TYPE_CHECKING:
+    from shared.functions.model import InputModel
+
 ExecutionMode = Literal["sync", "async"]
 Source = Literal["platform", "workspace"]
 
 
 @dataclass(frozen=True)
 class ParameterMetadata:
-    """One declared input of a function (`@param`)."""
+    """One input of a function: declared with `@param`, or inferred from the signature.
+
+    `type` is one of `param_types.PARAM_TYPES` when declared so; otherwise it names what the annotation
+    (`annotation`, the resolved hint) became, which may also be `choice`, `date`, `datetime` or `object`. It is None
+    until registration resolves it.
+    """
 
     name: str
-    type: str = "string"
+    type: str | None = "string"
     label: str | None = None
     required: bool = False
     default_value: Any = None
     data_provider: str | None = None
     help_text: str | None = None
+    annotation: Any = field(default=None, compare=False, repr=False)
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -35,7 +44,7 @@ class ParameterMetadata:
             "type": self.type,
             "label": self.label,
             "required": self.required,
-            "default_value": self.default_value,
+            "default_value": plain_json(self.default_value),  # always JSON: an Enum as its value, an object as null
             "data_provider": self.data_provider,
             "help_text": self.help_text,
         }
@@ -62,6 +71,7 @@ class FunctionMetadata:
     retry_policy: dict[str, Any] | None = field(default=None, compare=False)
     schedule: str | None = None
     log_level: str = "INFO"  # the lowest level its executions store; DEBUG is an opt-in (see shared.capture.log_levels)
+    input_model: InputModel | None = field(default=None, compare=False, repr=False)  # built once, at registration
 
     @property
     def is_workflow(self) -> bool:
@@ -89,6 +99,7 @@ class FunctionMetadata:
             "log_level": self.log_level,
             "source": self.source,
             "parameters": [p.to_api() for p in self.parameters],
+            "input_schema": self.input_model.json_schema if self.input_model is not None else None,
         }
 
 

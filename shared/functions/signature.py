@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from shared.functions.registry import ParameterMetadata
-
-_TYPE_BY_ANNOTATION = {str: "string", int: "int", bool: "bool", float: "float", list: "list", dict: "json"}
-_TYPE_BY_NAME = {"str": "string", "int": "int", "bool": "bool", "float": "float", "list": "list", "dict": "json"}
 
 
 @lru_cache(maxsize=4096)
@@ -71,8 +69,37 @@ def accepts_var_kwargs(function: Callable[..., Any]) -> bool:
     return any(p.kind is p.VAR_KEYWORD for p in _signature(function).parameters.values())
 
 
+def signature_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    """The default of every input that has one, as the signature gives it."""
+    return {p.name: p.default for p in _input_parameters(function) if p.default is not p.empty}
+
+
+def parameter_hint(function: Callable[..., Any], name: str) -> Any:
+    """The resolved annotation of one input (None when it has none), whether or not the module postpones
+    annotations (`from __future__ import annotations`). Only this input's annotation is resolved, so a return type
+    or context type imported under `TYPE_CHECKING` does not matter.
+    """
+    parameter = _signature(function).parameters.get(name)
+    if parameter is None or parameter.annotation is parameter.empty:
+        return None
+    holder = _Annotations({name: parameter.annotation})
+    unwrapped = inspect.unwrap(function)
+    hints = typing.get_type_hints(holder, globalns=getattr(unwrapped, "__globals__", {}), include_extras=True)
+    return hints[name]
+
+
+class _Annotations:
+    """Something `typing.get_type_hints` resolves: just the annotations asked for."""
+
+    def __init__(self, annotations: dict[str, Any]) -> None:
+        self.__annotations__ = annotations
+
+
 def inferred_parameters(function: Callable[..., Any], declared: set[str]) -> tuple[ParameterMetadata, ...]:
-    """Inputs the signature has but no `@param` declares: typed from the annotation, required if no default."""
+    """Inputs the signature has but no `@param` declares: typed from the annotation, required if no default.
+
+    The type comes from the annotation (`shared.functions.param_types`); `type` is its name in listings.
+    """
     inferred = []
     for p in _input_parameters(function):
         if p.name in declared:
@@ -81,18 +108,10 @@ def inferred_parameters(function: Callable[..., Any], declared: set[str]) -> tup
         inferred.append(
             ParameterMetadata(
                 name=p.name,
-                type=_type_of(p.annotation),
+                type=None,
                 label=p.name.replace("_", " ").title(),
                 required=not has_default,
                 default_value=p.default if has_default else None,
             )
         )
     return tuple(inferred)
-
-
-def _type_of(annotation: Any) -> str:
-    if isinstance(annotation, str):
-        head = annotation.split("|")[0].split("[")[0].strip()
-        return _TYPE_BY_NAME.get(head, "json")
-    origin = getattr(annotation, "__origin__", annotation)
-    return _TYPE_BY_ANNOTATION.get(origin, "json")

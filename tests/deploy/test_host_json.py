@@ -71,11 +71,6 @@ def test_timespan_parser_reads_the_forms_the_host_accepts() -> None:
         timespan_seconds("60 minutes")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="MAX_TIMEOUT is still 7200; the integrator lowers it to functionTimeout - 300 s = 3300 (then drop this)",
-)
 def test_engine_maximum_ends_before_the_host_timeout() -> None:
     # Given host.json's functionTimeout and the engine's largest accepted timeout_seconds
     host_seconds, engine_seconds = function_timeout(), engine_max_timeout()

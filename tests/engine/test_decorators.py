@@ -4,6 +4,7 @@ import pytest
 
 from shared import ExecutionContext, data_provider, param, workflow
 from shared.errors import RegistrationError
+from shared.functions.decorators import MAX_TIMEOUT
 from shared.functions.registry import FunctionRegistry, use_registry
 
 
@@ -74,7 +75,7 @@ def test_decorated_function_stays_directly_callable(registry: FunctionRegistry) 
     assert adder(a=41) == 42
 
 
-@pytest.mark.parametrize("timeout", [0, 7201, -5, 1.5])
+@pytest.mark.parametrize("timeout", [0, MAX_TIMEOUT + 1, -5, 1.5, True])
 def test_timeout_out_of_range_names_the_function(registry: FunctionRegistry, timeout) -> None:
     with use_registry(registry), pytest.raises(RegistrationError, match=r"too_long.*timeout_seconds"):
 
@@ -88,10 +89,11 @@ def test_timeout_bounds_are_accepted(registry: FunctionRegistry) -> None:
         @workflow(name="one", timeout_seconds=1)
         async def one() -> None: ...
 
-        @workflow(name="max", timeout_seconds=7200)
+        @workflow(name="max", timeout_seconds=MAX_TIMEOUT)
         async def max_() -> None: ...
 
-    assert registry.get("one").timeout_seconds == 1 and registry.get("max").timeout_seconds == 7200  # type: ignore[union-attr]
+    assert registry.get("one").timeout_seconds == 1  # type: ignore[union-attr]
+    assert registry.get("max").timeout_seconds == MAX_TIMEOUT  # type: ignore[union-attr]
 
 
 def test_unknown_param_type_names_function_and_parameter(registry: FunctionRegistry) -> None:

@@ -2,8 +2,10 @@
 
 Both loops run in the same process, interleaved in rounds, so machine noise hits them alike; the report is the
 median over rounds of microseconds per call and the overhead (engine - direct). Goal: at most 50 µs overhead.
+`--with-input` runs a workflow with three typed parameters given as text instead, so the overhead includes
+validating and coercing them with the function's input model.
 
-    .venv/bin/python benchmarks/engine_overhead.py [--calls 20000] [--rounds 7]
+    .venv/bin/python benchmarks/engine_overhead.py [--calls 20000] [--rounds 7] [--with-input]
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared import ExecutionContext, workflow
+from shared import ExecutionContext, param, workflow
 from shared.engine.core import Engine
 from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import ExecutionRequest, ExecutionStatus
@@ -29,30 +31,43 @@ with use_registry(registry):
     async def noop(context: ExecutionContext) -> None:
         return None
 
+    @workflow(name="typed")
+    @param("name", type="string", required=True)
+    @param("times", type="int", default_value=1)
+    @param("formal", type="bool", default_value=False)
+    async def typed(context: ExecutionContext, name: str, times: int = 1, formal: bool = False) -> None:
+        return None
 
-async def direct(calls: int) -> float:
+INPUT = {"name": "Ada", "times": "3", "formal": "yes"}
+
+
+async def direct(calls: int, with_input: bool) -> float:
     context = ExecutionContext(execution_id="x", caller=ExecutionRequest().caller)
     started = time.perf_counter()
     for _ in range(calls):
-        await noop(context)
+        if with_input:
+            await typed(context, name="Ada", times=3, formal=True)
+        else:
+            await noop(context)
     return (time.perf_counter() - started) / calls * 1e6
 
 
-async def through_engine(engine: Engine, calls: int) -> float:
+async def through_engine(engine: Engine, calls: int, with_input: bool) -> float:
+    name, parameters = ("typed", INPUT) if with_input else ("noop", {})
     started = time.perf_counter()
     for _ in range(calls):
-        result = await engine.execute(ExecutionRequest(name="noop", transient=True))
+        result = await engine.execute(ExecutionRequest(name=name, parameters=parameters, transient=True))
     assert result.status is ExecutionStatus.SUCCESS
     return (time.perf_counter() - started) / calls * 1e6
 
 
-async def main(calls: int, rounds: int) -> None:
+async def main(calls: int, rounds: int, with_input: bool) -> None:
     engine = Engine(registry)
-    await through_engine(engine, 1000)  # warm up
+    await through_engine(engine, 1000, with_input)  # warm up
     direct_us, engine_us = [], []
     for _ in range(rounds):
-        direct_us.append(await direct(calls))
-        engine_us.append(await through_engine(engine, calls))
+        direct_us.append(await direct(calls, with_input))
+        engine_us.append(await through_engine(engine, calls, with_input))
     d, e = statistics.median(direct_us), statistics.median(engine_us)
     print(f"direct await:        {d:8.2f} µs/call")
     print(f"engine (transient):  {e:8.2f} µs/call")
@@ -63,5 +78,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--with-input", action="store_true", help="three typed parameters, given as text")
     args = parser.parse_args()
-    asyncio.run(main(args.calls, args.rounds))
+    asyncio.run(main(args.calls, args.rounds, args.with_input))

@@ -2,8 +2,9 @@
 
 The model is the single declaration of a function's input: it validates and coerces every execution's parameters
 (every problem reported at once, per field) and yields the JSON Schema that `GET /api/workflows`, forms, the OpenAPI
-document, the CLI and a UI use. Its fields are aliased by parameter name (the field names themselves are internal),
-so an input called `json`, `schema` or `_x` cannot clash with pydantic's own attributes.
+document, the CLI and a UI use. Its fields are named like the parameters; a name pydantic cannot take as a field
+(`json`, `schema`, `_x`, `model_id`) becomes an internal field aliased by the parameter name, so it still reads and
+reports as that name.
 """
 
 from __future__ import annotations
@@ -31,31 +32,32 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=False)
 
 
+
 class _InputWithExtras(_Input):
     """For functions taking `**kwargs`: inputs nobody declared are passed through unchecked."""
 
     model_config = ConfigDict(extra="allow")
 
 
-@dataclass(frozen=True)
-class _Slot:
-    field: str  # the model's internal field name
-    name: str  # the parameter name: the field's alias, the keyword the function is called with
-    pass_when_not_given: bool  # False: leave it out and let the function's own default apply
-
-
 @dataclass(frozen=True, eq=False)
 class InputModel:
-    """A function's input model, the plan to turn a validated instance into keyword arguments, and its schema."""
+    """A function's input model, the plan to turn a validated instance into keyword arguments, and its schema.
+
+    Fields are named like their parameters where pydantic allows; `renamed` maps the others (`json`, `_x`,
+    `model_id`: internal name -> parameter name). `omitted_unless_given` are fields the function's own default
+    fills when the caller leaves them out.
+    """
 
     function_name: str
     model: type[BaseModel]
-    slots: tuple[_Slot, ...]
+    parameter_names: tuple[str, ...]
+    renamed: tuple[tuple[str, str], ...]
+    omitted_unless_given: frozenset[str]
     json_schema: dict[str, Any]
 
     def validate(self, values: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments to call the function with, or `InputValidationError` listing every bad field."""
-        errors = json_field_errors(values) if values else []
+        errors = [] if _flat(values) else json_field_errors(values)
         flagged = {error.field.split(".")[0] for error in errors}  # reported once, not again by its type's check
         data = {k: v for k, v in values.items() if k not in flagged} if flagged else values
         try:
@@ -68,8 +70,14 @@ class InputModel:
         return self._arguments(instance)
 
     def _arguments(self, instance: BaseModel) -> dict[str, Any]:
-        fields, given = instance.__dict__, instance.model_fields_set
-        arguments = {s.name: fields[s.field] for s in self.slots if s.pass_when_not_given or s.field in given}
+        arguments = instance.__dict__.copy()
+        if self.omitted_unless_given:
+            given = instance.model_fields_set
+            for name in self.omitted_unless_given - given:
+                del arguments[name]
+        for field_name, name in self.renamed:
+            if field_name in arguments:
+                arguments[name] = arguments.pop(field_name)
         if instance.__pydantic_extra__:
             arguments.update(instance.__pydantic_extra__)
         return arguments
@@ -80,7 +88,7 @@ class InputModel:
         if kind == "missing":
             return FieldError(path, "is required")
         if kind == "extra_forbidden" and len(error["loc"]) == 1:
-            accepted = ", ".join(s.name for s in self.slots) or "no parameters"
+            accepted = ", ".join(self.parameter_names) or "no parameters"
             return FieldError(path, f"unknown parameter; '{self.function_name}' accepts {accepted}")
         expected = _EXPECTED.get(kind.split("_")[0])
         return FieldError(path, f"expected {expected}: {error['msg']}" if expected else error["msg"])
@@ -127,19 +135,22 @@ def build_input_model(
     """The model for `parameters` (types already resolved) and how to call `function` with an instance of it."""
     defaults, in_signature = signature_defaults(function), set(user_parameter_names(function))
     fields: dict[str, Any] = {}
-    slots = []
+    renamed, omitted = [], set()
     for index, spec in enumerate(parameters):
-        field_name = f"p{index}"
+        field_name = spec.name if _usable_field_name(spec.name) else f"p{index}_"
         field_type = DECLARED[spec.type or "string"] if spec.annotation is None else from_annotation(spec.annotation)[0]
         default, pass_default, show_default = _default_of(spec, defaults, in_signature)
         fields[field_name] = (field_type, Field(
             default,
-            alias=spec.name,
+            alias=spec.name if field_name != spec.name else None,
             title=spec.label or spec.name,
             description=spec.help_text,
             json_schema_extra=None if show_default else _hide_default,
         ))
-        slots.append(_Slot(field_name, spec.name, pass_default))
+        if field_name != spec.name:
+            renamed.append((field_name, spec.name))
+        if not pass_default and not spec.required:
+            omitted.add(field_name)
     model = create_model(  # type: ignore[call-overload]
         name,
         __base__=_InputWithExtras if accepts_var_kwargs(function) else _Input,
@@ -147,7 +158,21 @@ def build_input_model(
         __validators__={"blank_is_not_given": _blank_is_not_given(frozenset(p.name for p in parameters))},
         **fields,
     )
-    return InputModel(name, model, tuple(slots), _schema(model))
+    names = tuple(p.name for p in parameters)
+    return InputModel(name, model, names, tuple(renamed), frozenset(omitted), _schema(model))
+
+
+def _usable_field_name(name: str) -> bool:
+    """A parameter name pydantic takes as a field name as is (no private `_x`, no clash with BaseModel's own)."""
+    return name.isidentifier() and not name.startswith(("_", "model_")) and not hasattr(BaseModel, name)
+
+
+_FLAT_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _flat(values: dict[str, Any]) -> bool:
+    """Only text, whole numbers, booleans and nulls: nothing non-finite or nested to look for (the usual input)."""
+    return all(type(v) in _FLAT_TYPES for v in values.values())
 
 
 def _default_of(spec: ParameterMetadata, defaults: dict[str, Any], in_signature: set[str]) -> tuple[Any, bool, bool]:

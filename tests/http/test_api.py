@@ -190,3 +190,18 @@ async def test_platform_example_check_sites_reports_down_sites(api: Api) -> None
     assert body["error_message"] == "1 of 2 site(s) did not answer 200"
     assert body["output_data"]["down"] == [f"{base}/down"]
     assert [line["message"] for line in body["logs"]] == [f"{base}/up -> 200", f"{base}/down -> 503"]
+
+
+async def test_each_listed_workflow_has_its_input_schema(api: Api) -> None:
+    # Given the platform's greet workflow (name required, times defaulting to 1, formal a bool)
+    status, body = await api.call("list_workflows", "GET", "http://localhost/api/workflows")
+    assert status == 200
+    greet = next(item for item in body["items"] if item["name"] == "greet")
+    # Then its entry carries the JSON Schema of its input: titles, help texts, defaults, required
+    schema = greet["input_schema"]
+    assert schema["type"] == "object" and schema["required"] == ["name"] and schema["additionalProperties"] is False
+    assert schema["properties"]["name"] == {"type": "string", "title": "Name", "description": "Who to greet"}
+    assert schema["properties"]["times"] == {"type": "integer", "title": "Times", "default": 1,
+                                             "description": "How many greetings (1-10)"}
+    assert schema["properties"]["formal"] == {"type": "boolean", "title": "Formal", "default": False}
+    assert all(isinstance(item["input_schema"], dict) for item in body["items"])

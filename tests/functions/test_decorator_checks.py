@@ -1,0 +1,114 @@
+"""Decorator arguments that are accepted do something: schedule and retry_policy are checked at import, and
+timeout_seconds is capped below the host's functionTimeout with a message that says why."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import workflow
+from shared.errors import RegistrationError
+from shared.functions.decorators import MAX_TIMEOUT
+from shared.functions.host_timeout import read_host_timeout
+from shared.functions.registry import FunctionRegistry, use_registry
+
+
+def register(**options: Any):
+    registry = FunctionRegistry()
+    with use_registry(registry):
+
+        @workflow(name="nightly_report", **options)
+        async def report() -> None: ...
+
+    return registry.get("nightly_report")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("0 6 * * 1-5", "0 6 * * 1-5"),
+        ("*/15  *  * * *", "*/15 * * * *"),  # normalised to single spaces
+        ("0 9 * * MON", "0 9 * * MON"),
+        (None, None),
+    ],
+)
+def test_a_five_field_cron_schedule_is_accepted(schedule: str | None, expected: str | None) -> None:
+    assert register(schedule=schedule).schedule == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("61 * * * *", "is not a valid cron expression"),
+        ("0 0 30 2 *", "is not a valid cron expression"),  # 30 February never comes
+        ("0 */5 * * * *", "has 6 fields; use five"),  # NCRONTAB with seconds is for the app's own timers
+        ("daily", "has 1 fields; use five"),
+        (15, "must be a cron expression (text)"),
+    ],
+)
+def test_a_bad_schedule_is_an_import_error_naming_the_workflow(schedule: Any, expected: str) -> None:
+    # Given a workflow with a schedule that would never fire as meant
+    with pytest.raises(RegistrationError) as caught:
+        register(schedule=schedule)
+    # Then importing it fails, naming the function, the workflow and the problem
+    message = str(caught.value)
+    assert message.startswith("@workflow on report ('nightly_report'): schedule") and expected in message
+
+
+def test_a_retry_policy_is_stored_with_every_key() -> None:
+    assert register(retry_policy={"max_attempts": 3}).retry_policy == {  # type: ignore[union-attr]
+        "max_attempts": 3, "backoff_seconds": 10.0, "max_backoff_seconds": 300.0}
+    policy = {"max_attempts": 5, "backoff_seconds": 0, "max_backoff_seconds": 60.5}
+    assert register(retry_policy=policy).retry_policy == policy  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ({}, "max_attempts: Field required"),
+        ({"max_attempts": 11}, "max_attempts: Input should be less than or equal to 10"),
+        ({"max_attempts": "3"}, "max_attempts: Input should be a valid integer"),
+        ({"max_attempts": 2, "backoff_seconds": -1}, "backoff_seconds: Input should be greater than or equal to 0"),
+        ({"max_attempts": 2, "backoff_seconds": 60, "max_backoff_seconds": 10}, "at least backoff_seconds"),
+        ({"max_attempts": 2, "retries": 1}, "retries: Extra inputs are not permitted"),
+        (3, "retry_policy must be a dict"),
+    ],
+)
+def test_a_malformed_retry_policy_is_an_import_error(policy: Any, expected: str) -> None:
+    with pytest.raises(RegistrationError) as caught:
+        register(retry_policy=policy)
+    assert "@workflow on report ('nightly_report')" in str(caught.value) and expected in str(caught.value)
+
+
+def test_a_timeout_past_the_host_limit_says_the_limit_and_why() -> None:
+    # Given the shipped host.json (functionTimeout 01:00:00)
+    assert MAX_TIMEOUT == 3300
+    # When a workflow asks for more than the engine can finish before the host recycles the worker
+    with pytest.raises(RegistrationError) as caught:
+        register(timeout_seconds=3301)
+    # Then the import error says the limit and where it comes from
+    assert str(caught.value) == (
+        "@workflow on report ('nightly_report'): timeout_seconds may be at most 3300 (55 minutes), got 3301: "
+        "host.json's functionTimeout is 01:00:00 and the engine keeps 300 s to record the outcome before the host "
+        "recycles the worker."
+    )
+    assert register(timeout_seconds=3300).timeout_seconds == 3300  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("document", "seconds", "text"),
+    [
+        ({"functionTimeout": "00:30:00"}, 1800, "00:30:00"),
+        ({"functionTimeout": "1.02:00:00"}, 93600, "1.02:00:00"),
+        ({"functionTimeout": "-1"}, 3600, "01:00:00"),  # unbounded: Conduit assumes the shipped hour
+        ({"version": "2.0"}, 3600, "01:00:00"),
+        (None, 3600, "01:00:00"),  # no host.json at all
+    ],
+)
+def test_the_host_timeout_is_read_from_host_json(tmp_path: Path, document: Any, seconds: int, text: str) -> None:
+    host_json = tmp_path / "host.json"
+    if document is not None:
+        host_json.write_text(json.dumps(document))
+    found = read_host_timeout(host_json)
+    assert (found.seconds, found.text) == (seconds, text)

@@ -62,7 +62,7 @@ class Lease:
     """The receipt that currently owns the message; each visibility update returns a new one."""
 
     message_id: str
-    pop_receipt: str
+    pop_receipt: str | None  # the SDK types it optional; a received message always has one
 
 
 class MessageProcessor:
@@ -87,7 +87,8 @@ class MessageProcessor:
 
     async def process(self, message: QueueMessage) -> None:
         lease = Lease(message.id, message.pop_receipt)
-        if message.dequeue_count > self._options.max_dequeue_count:
+        deliveries = message.dequeue_count or 0  # never None on a received message
+        if deliveries > self._options.max_dequeue_count:
             await self._to_poison(message, lease)
             return
         try:
@@ -98,7 +99,7 @@ class MessageProcessor:
         succeeded = await self._run(message, body, lease)
         if succeeded:
             await self._client.delete_message(lease.message_id, lease.pop_receipt)
-        elif message.dequeue_count >= self._options.max_dequeue_count:
+        elif deliveries >= self._options.max_dequeue_count:
             await self._to_poison(message, lease)
         else:
             await self._client.update_message(

@@ -45,8 +45,8 @@ def port_holder(port: int) -> str | None:
         if match:
             return f"{match.group(1)} (pid {match.group(2)})"
     if shutil.which("lsof"):
-        out = subprocess.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], capture_output=True, text=True)
-        pid, name = re.search(r"^p(\d+)", out.stdout, re.M), re.search(r"^c(.+)$", out.stdout, re.M)
+        found = subprocess.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], capture_output=True, text=True)
+        pid, name = re.search(r"^p(\d+)", found.stdout, re.M), re.search(r"^c(.+)$", found.stdout, re.M)
         if pid:
             return f"{name.group(1) if name else 'a process'} (pid {pid.group(1)})"
     return None

@@ -1,15 +1,20 @@
 # The two commands a new user needs; both install what is missing first (scripts/bootstrap.sh).
-.PHONY: run test lint bench package
+.PHONY: run test lint lock bench package
 
 # `make run PORT=7072 AZURITE_PORTS=10010,10011,10012` when the default ports (7071; 10000-10002) are taken.
 run:
 	@bash scripts/run.sh $(if $(PORT),--port $(PORT)) $(if $(AZURITE_PORTS),--azurite-ports $(AZURITE_PORTS))
 
+# Lint (lock files, ruff, mypy), then the whole suite.
 test:
 	@bash scripts/test.sh
 
 lint:
-	@bash scripts/bootstrap.sh && .venv/bin/ruff check . && .venv/bin/mypy
+	@bash scripts/lint.sh
+
+# Rewrite the lock files from requirements*.in; `make lock UPGRADE=1` also moves every pin to its newest version.
+lock:
+	@bash scripts/lock.sh $(if $(UPGRADE),--upgrade)
 
 bench:
 	@bash scripts/bootstrap.sh && for f in benchmarks/*.py; do .venv/bin/python $$f; done

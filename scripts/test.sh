@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the whole test suite. Tests start their own Azurite (in memory, free ports) and devhost processes.
+# Lint, then run the whole test suite (arguments go to pytest). The static checks come first because they take
+# seconds and the suite minutes. Tests start their own Azurite (in memory, free ports) and devhost processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+bash scripts/lint.sh
 exec .venv/bin/python -m pytest "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what Conduit needs, once: a Python 3.11 virtual environment with the pinned requirements, and Azurite
+# Install what Conduit needs, once: a Python 3.11 virtual environment with the locked requirements, and Azurite
 # from npm. Re-running is cheap: each step is skipped while its inputs are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +21,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "conduit: creating .venv with $python_bin"
   "$python_bin" -m venv .venv
 fi
+# From the lock files (`make lock` writes them): every package pinned and checked against its hash. The dev lock
+# holds the runtime lock's packages at the same versions, plus the dev tools.
 stamp=.venv/.requirements.sha
 want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "conduit: installing Python requirements"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "conduit: installing Python requirements (requirements-dev.txt)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
 

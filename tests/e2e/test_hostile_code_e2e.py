@@ -29,8 +29,9 @@ async def test_sys_exit_and_swallowed_cancellation_leave_the_host_serving(condui
     # When a workflow swallows its cancellation (timeout 1 s)
     started = time.monotonic()
     stubborn = await execute(host, "stubborn")
-    # Then it ends Timeout within seconds, and health shows its abandoned task
-    assert stubborn["status"] == "Timeout" and time.monotonic() - started < 10
+    # Then it ends Timeout (the code never stops by itself; the bound is generous, for a busy machine), and health
+    # shows its abandoned task
+    assert stubborn["status"] == "Timeout" and time.monotonic() - started < 30
     health = (await host.client.get("/api/health")).json()
     assert health["abandoned"] == {"threads": 0, "tasks": 1}
     assert health["status"] == "ok" and host.returncode is None

@@ -46,11 +46,12 @@ async def test_a_killed_hosts_long_timeout_execution_is_rerun_within_a_few_lease
         victim = _host_running(workers, running)
         victim.kill()
         killed_at = time.monotonic()
-        # Then attempt 2 starts within a few lease lengths (not at its deadline, nor when the queue lease lapses)
-        await wait_for_record(store, execution_id, lambda r: r.attempt == 2, timeout=30)
+        # Then attempt 2 starts within a few lease lengths, not at its 120 s deadline nor when the 600 s queue lease
+        # lapses (the 60 s bound is generous, for a busy machine)
+        await wait_for_record(store, execution_id, lambda r: r.attempt == 2, timeout=60)
         rerun_after = time.monotonic() - killed_at
         record = await wait_for_record(store, execution_id, lambda r: r.status.is_terminal, timeout=30)
-    assert rerun_after < 20, f"attempt 2 started {rerun_after:.1f}s after the kill"
+    assert rerun_after < 60, f"attempt 2 started {rerun_after:.1f}s after the kill"
     assert record.status is ExecutionStatus.SUCCESS and record.attempt == 2
     print(f"attempt 2 started {rerun_after:.1f}s after the kill (lease 3 s)")
 
@@ -109,8 +110,9 @@ async def test_queue_pickup_resumes_promptly_after_a_queue_outage(
         # When the outage ends
         rules.write_text("[]")
         ended_at = time.monotonic()
-        # Then the execution is picked up within a few seconds
+        # Then the execution is picked up within seconds, not after the SDK's retries have backed off (for ~45 s;
+        # the 20 s bound is generous, for a busy machine, and still below that)
         await wait_for_record(store, execution_id, lambda r: r.status.is_terminal, timeout=30)
     took = time.monotonic() - ended_at
-    assert took < 10, f"picked up {took:.1f}s after the outage ended"
+    assert took < 20, f"picked up {took:.1f}s after the outage ended"
     print(f"picked up {took:.1f}s after the outage ended")

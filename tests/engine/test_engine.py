@@ -19,6 +19,31 @@ from shared.models import Caller, ExecutionRequest, ExecutionResult, ExecutionSt
 registry = FunctionRegistry()
 engine = Engine(registry)
 
+
+class Gate:
+    """Holds a sync workflow in its thread until the test opens it (or 30 s pass).
+
+    Tests then prove what happened while the function was still running by the order of events, not by timing,
+    which a busy machine stretches."""
+
+    def __init__(self) -> None:
+        self.entered, self.opened = threading.Event(), threading.Event()
+        self.left: list[str] = []  # how each held call ended: "woke" (opened) or "gave up" (30 s passed)
+
+    def reset(self) -> None:
+        self.entered.clear()
+        self.opened.clear()
+        self.left.clear()
+
+    def hold(self) -> str:
+        self.entered.set()
+        outcome = "woke" if self.opened.wait(30) else "gave up"
+        self.left.append(outcome)
+        return outcome
+
+
+gate = Gate()
+
 with use_registry(registry):
 
     @workflow(name="typed")
@@ -54,12 +79,15 @@ with use_registry(registry):
     @workflow(name="async_sleeper", timeout_seconds=1)
     async def async_sleeper(context):
         context.logger.info("sleeping")
-        await asyncio.sleep(10)
+        await asyncio.sleep(60)
 
-    @workflow(name="sync_sleeper", timeout_seconds=1)
-    def sync_sleeper(seconds: float = 10.0):
-        time.sleep(seconds)
-        return "woke"
+    @workflow(name="sync_blocker", timeout_seconds=1)
+    def sync_blocker():
+        return gate.hold()
+
+    @workflow(name="sync_waiter", timeout_seconds=60)
+    def sync_waiter():
+        return gate.hold()
 
     @workflow(name="who_am_i")
     def who_am_i():
@@ -151,31 +179,48 @@ async def test_unserialisable_result_fails_naming_the_type() -> None:
 
 
 async def test_async_timeout() -> None:
+    # Given a workflow with a 1 s timeout that sleeps for 60 s
     started = time.perf_counter()
+    # When it runs
     result = await run("async_sleeper")
+    # Then it ends Timeout at its deadline: not before it, and long before the sleep would have ended (the upper
+    # bound is generous: a busy machine delays the cancel, it does not turn 1 s into 30)
     assert result.status is ExecutionStatus.TIMEOUT
     assert result.error_message == "Execution timed out after 1 seconds"
-    assert 0.9 < time.perf_counter() - started < 3
+    assert 0.9 < time.perf_counter() - started < 30
     assert [line.message for line in result.logs] == ["sleeping", "Execution timed out after 1 seconds"]
 
 
 async def test_sync_timeout() -> None:
+    # Given a sync workflow with a 1 s timeout that holds its thread until the test lets it go
+    gate.reset()
     started = time.perf_counter()
-    result = await run("sync_sleeper", seconds=5)
-    assert result.status is ExecutionStatus.TIMEOUT
-    assert 0.9 < time.perf_counter() - started < 3
+    try:
+        # When it runs
+        result = await run("sync_blocker")
+        # Then it ends Timeout, no earlier than its deadline, while the function is still held in its thread:
+        # the engine does not wait for a thread it cannot stop
+        assert result.status is ExecutionStatus.TIMEOUT
+        assert time.perf_counter() - started > 0.9
+        assert gate.entered.is_set() and gate.left == []
+    finally:
+        gate.opened.set()
 
 
 async def test_sleeping_sync_workflow_does_not_block_another() -> None:
-    # Given a sync workflow that sleeps in its thread for 0.8 s
-    slow = asyncio.ensure_future(run("sync_sleeper", seconds=0.8))
-    await asyncio.sleep(0.05)
-    # When another execution runs meanwhile
-    started = time.perf_counter()
-    quick = await run("typed", count=1)
-    # Then it finishes long before the sleeper
-    assert quick.status is ExecutionStatus.SUCCESS and time.perf_counter() - started < 0.4
-    assert not slow.done()
+    # Given a sync workflow held in its thread until the test lets it go
+    gate.reset()
+    slow = asyncio.ensure_future(run("sync_waiter"))
+    try:
+        assert await asyncio.to_thread(gate.entered.wait, 30), "the sync workflow never started"
+        # When another execution runs meanwhile
+        quick = await asyncio.wait_for(run("typed", count=1), 30)
+        # Then it finishes while the first is still held (order, not timing, proves they overlapped)
+        assert quick.status is ExecutionStatus.SUCCESS
+        assert not slow.done() and gate.left == []
+    finally:
+        gate.opened.set()
+    # And the first finishes normally once let go
     assert (await slow).result == "woke"
 
 

@@ -226,8 +226,9 @@ async def test_concurrent_deliveries_of_one_message_start_one_run(api: Api, app_
 
 
 async def test_running_execution_can_be_tailed_with_after(api: Api, run_queue) -> None:
-    # Given an async execution that logs a line, then keeps running for a while
-    _, body = await api.execute("tail_me")
+    # Given an async execution that logs a line, then keeps running for 6 s (ample time to read it while it runs,
+    # also on a busy machine)
+    _, body = await api.execute("tail_me", {"seconds": 6})
     execution_id = body["execution_id"]
     worker = asyncio.ensure_future(run_queue())
     try:

@@ -129,6 +129,7 @@ async def setting(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="slow", methods=["GET"])
 async def slow(req: func.HttpRequest) -> func.HttpResponse:
+    _record("slow-http-start")
     await asyncio.sleep(float(req.params.get("seconds", "1")))
     return func.HttpResponse("slept")
 

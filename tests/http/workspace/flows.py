@@ -88,7 +88,7 @@ async def stepper(context: ExecutionContext, url: str) -> dict:
 
 
 @workflow(name="tail_me", execution_mode="async")
-async def tail_me(context: ExecutionContext) -> None:
+async def tail_me(context: ExecutionContext, seconds: float = 2.5) -> None:
     context.logger.info("first")
-    await asyncio.sleep(2.5)
+    await asyncio.sleep(seconds)
     context.logger.info("second")

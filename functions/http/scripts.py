@@ -32,8 +32,8 @@ async def execute_script(call: ApiCall) -> func.HttpResponse:
     submission = await run_now(await get_runtime(), request)
     if submission.result is not None:
         return json_response(result_to_api(submission.result))
-    body = {"execution_id": submission.execution_id, "status": submission.status.value}
-    return json_response(body, 202, headers={"Location": f"/api/workflows/executions/{submission.execution_id}"})
+    answer = {"execution_id": submission.execution_id, "status": submission.status.value}
+    return json_response(answer, 202, headers={"Location": f"/api/workflows/executions/{submission.execution_id}"})
 
 
 routes = [Route("POST", "scripts/execute", execute_script, access="admin", body=ScriptBody)]

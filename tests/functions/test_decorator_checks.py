@@ -102,13 +102,25 @@ def test_a_timeout_past_the_host_limit_says_the_limit_and_why() -> None:
         ({"functionTimeout": "00:30:00"}, 1800, "00:30:00"),
         ({"functionTimeout": "1.02:00:00"}, 93600, "1.02:00:00"),
         ({"functionTimeout": "-1"}, 3600, "01:00:00"),  # unbounded: Conduit assumes the shipped hour
-        ({"version": "2.0"}, 3600, "01:00:00"),
-        (None, 3600, "01:00:00"),  # no host.json at all
+        ({"version": "2.0"}, 1800, "00:30:00"),  # none set: the host's own default on Flex Consumption and Premium
+        (None, 1800, "00:30:00"),  # no host.json at all
     ],
 )
 def test_the_host_timeout_is_read_from_host_json(tmp_path: Path, document: Any, seconds: int, text: str) -> None:
     host_json = tmp_path / "host.json"
     if document is not None:
         host_json.write_text(json.dumps(document))
-    found = read_host_timeout(host_json)
+    found = read_host_timeout(host_json, environ={})
     assert (found.seconds, found.text) == (seconds, text)
+
+
+@pytest.mark.parametrize("name", ["AzureFunctionsJobHost__functionTimeout", "AZUREFUNCTIONSJOBHOST__FUNCTIONTIMEOUT"])
+def test_the_app_setting_that_overrides_function_timeout_wins_over_host_json(tmp_path: Path, name: str) -> None:
+    # Given host.json's hour, and the app setting the host reads instead of it (names are case-insensitive)
+    host_json = tmp_path / "host.json"
+    host_json.write_text(json.dumps({"functionTimeout": "01:00:00"}))
+    # When Conduit reads the host's timeout
+    found = read_host_timeout(host_json, environ={name: "00:20:00"})
+    # Then it is the setting's 20 minutes, which is what the host will enforce, and the message can say where from
+    assert (found.seconds, found.text) == (1200, "00:20:00")
+    assert found.source == "the app setting AzureFunctionsJobHost__functionTimeout"

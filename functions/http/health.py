@@ -12,6 +12,7 @@ import azure.functions as func
 from shared.api.http import json_response, storage_unavailable
 from shared.api.routes import ApiCall, Route
 from shared.engine import abandoned, recycling
+from shared.identity import policy
 from shared.runtime import get_runtime, load_functions
 from shared.storage.outage import retry_after_seconds
 from shared.version import versions
@@ -23,7 +24,7 @@ async def health(call: ApiCall) -> func.HttpResponse:
 
     `abandoned` counts user code that outlived its execution (a thread or task that would not stop) and still runs;
     past CONDUIT_MAX_ABANDONED the host recycles (`recycling`)."""
-    admin = call.caller is not None and call.caller.is_platform_admin
+    admin = policy.sees_health_details(call.caller)
     storage: dict[str, object] = {"reachable": False}
     try:
         runtime = await get_runtime()  # the first call also discovers the functions (and logs their load errors)

@@ -27,6 +27,12 @@ def check_script(caller: Caller) -> None:
     require_platform_admin(caller, "run inline scripts")
 
 
+def sees_health_details(caller: Caller | None) -> bool:
+    """Health without a key says only up/down and versions; load errors (paths, messages), counts and storage errors
+    help whoever attacks a deployment as much as whoever runs it, so they are for platform admins."""
+    return caller is not None and caller.is_platform_admin
+
+
 def check_log_level(caller: Caller, log_level: str | None) -> None:
     """Choosing an execution's log level is for platform admins: DEBUG lines can hold what users should not see."""
     if log_level is not None:

@@ -83,3 +83,39 @@ def test_no_module_imports_upwards(path: Path) -> None:
         if unit_of(name) != own and RANKS.get(unit_of(name), 99) >= rank
     ]
     assert not upward, f"{own} (rank {rank}) imports upwards or sideways: {upward}"
+
+
+FUNCTIONS = SHARED.parent / "functions"
+TRIGGERS = sorted(FUNCTIONS.rglob("*.py"))
+
+
+def names_used(path: Path) -> set[str]:
+    """Every name and attribute a module mentions (`caller.is_platform_admin` -> `caller`, `is_platform_admin`)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.add(node.name.rsplit(".", 1)[-1])
+    return found
+
+
+@pytest.mark.parametrize("path", TRIGGERS, ids=lambda p: str(p.relative_to(SHARED.parent)))
+def test_trigger_files_make_no_authorization_decision(path: Path) -> None:
+    # Given a trigger file (decode, call, encode)
+    used = names_used(path)
+    # Then it neither looks at what a caller may do nor refuses one itself: shared.identity.policy decides
+    deciding = sorted(used & {"is_platform_admin", "ForbiddenError", "require_platform_admin"})
+    assert not deciding, f"{path.name} decides authorization ({deciding}); ask shared.identity.policy instead"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SHARED.parent)))
+def test_business_modules_receive_their_services_instead_of_looking_the_runtime_up(path: Path) -> None:
+    # Given a module of shared/ other than the runtime itself
+    if module_name(path) == "shared.runtime":
+        pytest.skip("the runtime defines get_runtime")
+    # Then it never calls get_runtime(): whoever calls it passes the services in
+    assert "get_runtime" not in names_used(path), f"{module_name(path)} looks the runtime up; take `services` instead"

@@ -23,7 +23,9 @@ from pydantic import (
     PlainValidator,
     TypeAdapter,
     ValidationError,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
 )
 from pydantic_core import PydanticCustomError, to_jsonable_python
 
@@ -185,7 +187,7 @@ def _from_plain(hint: Any) -> tuple[Any, str]:  # noqa: C901 - one branch per ki
     if origin is Literal:
         if not all(isinstance(a, str | int | bool) for a in args):
             raise UnsupportedType(f"Literal values must be strings, numbers or booleans, got {hint!r}")
-        return hint, "choice"
+        return Annotated[hint, BeforeValidator(_choice_from_text(args))], "choice"
     if origin is list:
         return list_of(from_annotation(args[0])[0] if args else Any), "list"
     if origin is dict:
@@ -207,7 +209,32 @@ def _union(args: tuple[Any, ...]) -> tuple[Any, str]:
         return from_annotation(members[0])
     for member in members:
         from_annotation(member)  # each must be supported on its own
-    return Union[tuple(members)], "json"  # noqa: UP007 - built from a tuple
+    expected = " or ".join(_name(member) for member in members)
+    return Annotated[Union[tuple(members)], WrapValidator(_one_of(expected))], "json"  # noqa: UP007 - from a tuple
+
+
+def _choice_from_text(values: tuple[Any, ...]) -> Any:
+    """A number or boolean choice also as text ("2" -> 2, "true" -> True), as `int` and `bool` parameters are."""
+    by_text = {str(v).lower(): v for v in values if not isinstance(v, str)}
+
+    def coerce(value: Any) -> Any:
+        if isinstance(value, str) and value not in values:
+            return by_text.get(value.strip().lower(), value)
+        return value
+
+    return coerce
+
+
+def _one_of(expected: str) -> Any:
+    """One error for the field, not one per member (`u.int`, `u.str`): the caller's field is `u`."""
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise invalid(f"expected {expected}") from None
+
+    return validate
 
 
 def _name(hint: Any) -> str:

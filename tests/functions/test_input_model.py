@@ -66,6 +66,13 @@ with use_registry(registry):
     async def annotated_param(context: ExecutionContext, count: int, note="") -> int:
         return count
 
+    @workflow(name="numbered_choices")
+    async def numbered_choices(
+        context: ExecutionContext, tier: Literal[1, 2, 3] = 1, strict: Literal[True] | None = None,
+        ref: int | str | None = None,
+    ) -> list:
+        return [tier, strict, ref]
+
 
 def meta(name: str) -> FunctionMetadata:
     found = registry.get(name)
@@ -204,3 +211,19 @@ def test_an_annotation_that_cannot_be_resolved_is_an_import_error() -> None:
 
         @workflow(name="typo")
         async def typo(context: ExecutionContext, who: "Strng") -> None: ...  # type: ignore[name-defined]  # noqa: F821
+
+
+def test_number_and_boolean_choices_also_come_as_text() -> None:
+    # Given `tier: Literal[1, 2, 3]` and `strict: Literal[True]`, and values as a form or query string sends them
+    arguments = validate_parameters(meta("numbered_choices"), {"tier": "2", "strict": "true"})
+    # Then they are the choices, as "3" is an int for an `int` parameter; a value that is no choice is refused
+    assert arguments == {"tier": 2, "strict": True}
+    assert errors_of("numbered_choices", tier="4") == {"tier": "Input should be 1, 2 or 3"}
+
+
+def test_a_union_of_several_types_reports_one_error_at_the_field() -> None:
+    # Given `ref: int | str | None` and a value that is neither
+    fields = errors_of("numbered_choices", ref=[1])
+    # Then the error names the caller's field, not pydantic's union members (`ref.int`, `ref.str`)
+    assert fields == {"ref": "expected int or str"}
+    assert validate_parameters(meta("numbered_choices"), {"ref": "a7"}) == {"tier": 1, "ref": "a7"}

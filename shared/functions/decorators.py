@@ -31,6 +31,9 @@ HOST_TIMEOUT = read_host_timeout()
 MIN_TIMEOUT = 1
 # The longest timeout_seconds: it ends, outcome recorded, before the host's functionTimeout recycles the worker.
 MAX_TIMEOUT = max(MIN_TIMEOUT, HOST_TIMEOUT.seconds - ENGINE_MARGIN_SECONDS)
+# timeout_seconds when a function gives none: 30 minutes, or the cap when the host's functionTimeout is shorter (a
+# default the user never wrote must not make the function fail to load).
+DEFAULT_TIMEOUT = 1800
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -83,7 +86,7 @@ def workflow(
     category: str = "General",
     tags: Iterable[str] = (),
     execution_mode: str | None = None,
-    timeout_seconds: int = 1800,
+    timeout_seconds: int | None = None,
     endpoint_enabled: bool = False,
     allowed_methods: Iterable[str] = ("POST",),
     disable_global_key: bool = False,
@@ -102,7 +105,7 @@ def workflow(
         where = _where("@workflow", function, name)
         mode = execution_mode or ("sync" if endpoint_enabled else "async")
         _check_choice(where, "execution_mode", mode, ("sync", "async"))
-        _check_timeout(where, timeout_seconds)
+        timeout = _timeout(where, timeout_seconds)
         level = _checked_level(where, log_level)
         policy, cron = _checked(where, check_retry_policy, retry_policy), _checked(where, check_schedule, schedule)
         methods = tuple(m.upper() for m in allowed_methods)
@@ -114,7 +117,7 @@ def workflow(
             FunctionMetadata(
                 **metadata,
                 execution_mode=mode,  # type: ignore[arg-type]
-                timeout_seconds=timeout_seconds,
+                timeout_seconds=timeout,
                 endpoint_enabled=endpoint_enabled,
                 allowed_methods=methods,
                 disable_global_key=disable_global_key,
@@ -134,7 +137,7 @@ def data_provider(
     *,
     category: str = "General",
     cache_ttl_seconds: int = 300,
-    timeout_seconds: int = 1800,
+    timeout_seconds: int | None = None,
     log_level: str = "INFO",
 ) -> Callable[[F], F]:
     """Register a function as a data provider: it returns options (`[{"label", "value"}]`) for form fields.
@@ -146,13 +149,13 @@ def data_provider(
         where = _where("@data_provider", function, name)
         if not isinstance(cache_ttl_seconds, int) or cache_ttl_seconds < 0:
             raise RegistrationError(f"{where}: cache_ttl_seconds must be a whole number of seconds >= 0.")
-        _check_timeout(where, timeout_seconds)
+        timeout = _timeout(where, timeout_seconds)
         level = _checked_level(where, log_level)
         metadata = _base_metadata(where, function, name, description, category, {"data_provider"})
         return _register(
             function,
             FunctionMetadata(
-                **metadata, execution_mode="sync", timeout_seconds=timeout_seconds,
+                **metadata, execution_mode="sync", timeout_seconds=timeout,
                 cache_ttl_seconds=cache_ttl_seconds, log_level=level,
             ),
         )
@@ -190,6 +193,14 @@ def _register(function: F, metadata: FunctionMetadata) -> F:
     get_registry().register(metadata)
     setattr(function, _REGISTERED_ATTR, True)
     return function
+
+
+def _timeout(where: str, timeout_seconds: int | None) -> int:
+    """The function's timeout: as given (checked against the cap), else the default within the cap."""
+    if timeout_seconds is None:
+        return min(DEFAULT_TIMEOUT, MAX_TIMEOUT)
+    _check_timeout(where, timeout_seconds)
+    return timeout_seconds
 
 
 def _check_timeout(where: str, timeout_seconds: int) -> None:

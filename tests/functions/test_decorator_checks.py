@@ -2,6 +2,9 @@
 timeout_seconds is capped below the host's functionTimeout with a message that says why."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +127,36 @@ def test_the_app_setting_that_overrides_function_timeout_wins_over_host_json(tmp
     # Then it is the setting's 20 minutes, which is what the host will enforce, and the message can say where from
     assert (found.seconds, found.text) == (1200, "00:20:00")
     assert found.source == "the app setting AzureFunctionsJobHost__functionTimeout"
+
+
+SHORT_HOST_TIMEOUT = """
+from shared import workflow
+from shared.errors import RegistrationError
+from shared.functions.registry import get_registry
+
+@workflow(name="plain")
+async def plain(context):
+    return 1
+
+try:
+    @workflow(name="long", timeout_seconds=1200)
+    async def long(context):
+        return 1
+except RegistrationError as error:
+    print(error)
+print(get_registry().get("plain").timeout_seconds)
+"""
+
+
+def test_a_shorter_function_timeout_setting_caps_timeouts_and_the_default_stays_loadable() -> None:
+    # Given the app setting that sets the host's functionTimeout to 20 minutes (it wins over host.json)
+    env = {**os.environ, "AzureFunctionsJobHost__functionTimeout": "00:20:00"}
+    # When a process imports a workflow without timeout_seconds and one asking for 1200 s
+    done = subprocess.run([sys.executable, "-c", SHORT_HOST_TIMEOUT], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    refused, default = done.stdout.strip().splitlines()
+    # Then the default shrinks to the cap (15 minutes) instead of failing to load, and more is refused, saying why
+    assert default == "900"
+    assert "timeout_seconds may be at most 900 (15 minutes), got 1200" in refused
+    assert "the app setting AzureFunctionsJobHost__functionTimeout is 00:20:00" in refused

@@ -138,8 +138,9 @@ def test_package_of_this_repository_is_self_contained(tmp_path: Path) -> None:
     assert "README.md" not in names and "platform/README.md" in names  # `/README.md` in .funcignore is anchored
     # When the repo's Python imports function_app from the unpacked package alone
     report = unpack_and_probe(tmp_path / "conduit.zip", tmp_path / "wwwroot")
-    # Then it indexes the triggers and loads the platform functions without errors
-    assert report["load_errors"] == []
+    # Then it indexes the triggers and loads the platform functions without errors (a developer's own workspace/,
+    # packed too when present, may hold work in progress: its load errors are not the repository's)
+    assert [error for error in report["load_errors"] if "/workspace/" not in error["path"]] == []
     assert report["triggers"] and "greet" in report["functions"]
 
 

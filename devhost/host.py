@@ -108,6 +108,7 @@ class Host:
         self._claims: SlotClaims | None = None
         self._stop = asyncio.Event()
         self._signals = 0
+        self._warming: asyncio.Future[object] | None = None  # the app's functions loading after start-up
         self._grace = options.grace_seconds
         self.loop: asyncio.AbstractEventLoop | None = None
         self.recycling = False
@@ -168,6 +169,7 @@ class Host:
         try:
             await self._start(specs, config)
             log.info("Host started (%d function(s)).", len(specs))
+            self._warming = _warm_up_app()
             await self._stop.wait()
         finally:
             finished = await self._shutdown()
@@ -239,6 +241,18 @@ class Host:
         loop = self.loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.request_stop)
+
+
+def _warm_up_app() -> asyncio.Future[object] | None:
+    """Load a Conduit app's user functions right after start-up, off the loop, so that modules that fail to load are
+    logged on the console now rather than at the first request. devhost imports none of the app's code: this runs
+    only for an app that has loaded Conduit's `shared.runtime` (the Functions host loads them at the first trigger,
+    which the README says)."""
+    runtime = sys.modules.get("shared.runtime")
+    load = getattr(runtime, "load_functions", None)
+    if load is None:
+        return None
+    return asyncio.get_running_loop().run_in_executor(None, load)
 
 
 def _offer_recycle_hook() -> None:

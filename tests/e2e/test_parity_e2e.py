@@ -69,3 +69,15 @@ async def _poll(client: httpx.AsyncClient, path: str, done, timeout: float = 30.
             return record
         assert time.monotonic() < deadline, record
         await asyncio.sleep(0.2)
+
+
+async def test_a_host_without_http_logs_load_errors_at_start_up(conduit_hosts: ConduitHosts, tmp_path: Path) -> None:
+    # Given a workspace with a broken module and a queue-only host whose timers are off (nothing calls the app)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "broken_param.py").write_text(BROKEN)
+    timers_off = {f"AzureWebJobs.{name}.Disabled": "true" for name in ("recover_executions", "clean_up_executions")}
+    host = await conduit_hosts.start(http=False, env={"CONDUIT_WORKSPACE": str(workspace), **timers_off})
+    # Then devhost loads the app's functions right after start-up and its console shows the load error
+    line = await host.wait_for_log(r".*could not load .*broken_param\.py: .*", timeout=20)
+    assert "missing" in line.group(0)

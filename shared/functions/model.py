@@ -176,19 +176,22 @@ def _flat(values: dict[str, Any]) -> bool:
 
 
 def _default_of(spec: ParameterMetadata, defaults: dict[str, Any], in_signature: set[str]) -> tuple[Any, bool, bool]:
-    """(the field's default, pass it when the input is not given, show it in the schema)."""
+    """(the field's default, pass it when the input is not given, show it in the schema).
+
+    A `None` default is not shown: `"default": null` on a `"type": "string"` field contradicts its own schema, and
+    strict JSON Schema tools (form builders) refuse it; not being required says the same."""
     if spec.required:
         return PydanticUndefined, False, True
     if spec.default_value is not None:
-        return spec.default_value, True, _is_json(spec.default_value)
+        return spec.default_value, True, _shown(spec.default_value)
     if spec.name in defaults:  # the function's own default applies; shown when it is plain data
-        return defaults[spec.name], False, _is_json(defaults[spec.name])
+        return defaults[spec.name], False, _shown(defaults[spec.name])
     # an argument without a default is passed None; one taken through **kwargs is left out
-    return None, spec.name in in_signature, True
+    return None, spec.name in in_signature, False
 
 
-def _is_json(value: Any) -> bool:
-    return plain_json(value) is not None or value is None
+def _shown(value: Any) -> bool:
+    return value is not None and plain_json(value) is not None
 
 
 def _hide_default(schema: dict[str, Any]) -> None:

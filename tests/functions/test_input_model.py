@@ -163,7 +163,7 @@ def test_input_schema_is_plain_stable_json_with_titles_defaults_and_required() -
     assert properties["plan"] == {"enum": ["basic", "pro"], "type": "string", "title": "Plan",
                                   "description": "Which plan to buy"}
     assert properties["size"]["default"] == "s" and schema["$defs"]["Size"]["enum"] == ["s", "l"]
-    assert properties["counts"] == {"type": "array", "items": {"type": "integer"}, "default": None, "title": "Counts"}
+    assert properties["counts"] == {"type": "array", "items": {"type": "integer"}, "title": "Counts"}  # no null default
     assert properties["when"]["format"] == "date-time" and properties["day"]["format"] == "date"
     assert properties["limit"] == {"type": "integer", "minimum": 1, "maximum": 10, "default": 5, "title": "Limit"}
     assert schema["$defs"]["Address"]["required"] == ["street", "zip_code"]

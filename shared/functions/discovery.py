@@ -43,7 +43,9 @@ class DiscoveryReport:
 
 
 def workspace_dir() -> Path:
-    return Path(os.environ.get("CONDUIT_WORKSPACE", "./workspace")).resolve()
+    """CONDUIT_WORKSPACE (default `workspace`); a relative path is taken from the app's folder (where
+    function_app.py is), not from wherever the host was started."""
+    return (REPO_ROOT / os.environ.get("CONDUIT_WORKSPACE", "workspace")).resolve()
 
 
 def discover(

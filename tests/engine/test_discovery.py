@@ -3,6 +3,8 @@
 import uuid
 from pathlib import Path
 
+import pytest
+
 from shared.functions.discovery import discover
 from shared.functions.registry import FunctionRegistry
 
@@ -54,3 +56,16 @@ def test_module_shadowed_by_an_existing_module_is_reported(tmp_path: Path) -> No
 def test_missing_root_is_fine(tmp_path: Path) -> None:
     report = discover(FunctionRegistry(), [(tmp_path / "absent", "workspace")])
     assert report.modules == [] and report.errors == []
+
+
+def test_a_relative_workspace_is_taken_from_the_app_folder_not_the_current_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a relative CONDUIT_WORKSPACE and a host started from another folder
+    from shared.functions.discovery import REPO_ROOT, workspace_dir
+
+    monkeypatch.setenv("CONDUIT_WORKSPACE", "my_flows")
+    monkeypatch.chdir(tmp_path)
+    # Then the workspace is the folder beside function_app.py
+    assert workspace_dir() == REPO_ROOT / "my_flows"
+    assert (REPO_ROOT / "function_app.py").exists()

@@ -15,8 +15,8 @@ so the figures are the real requests of the real clients (supervision's own clie
 from __future__ import annotations
 
 import argparse
-import base64
 import asyncio
+import base64
 import os
 import sys
 import tempfile

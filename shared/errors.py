@@ -230,3 +230,44 @@ class HostRecyclingError(UnavailableError):
     replacement will."""
 
     code = "host_recycling"
+
+
+class NotOfferedError(ConduitError):
+    """Part of the seed system's API that Conduit does not offer (or not yet); the message says what to use."""
+
+    code = "not_offered"
+
+
+class CompatImportError(NotOfferedError, ImportError):
+    """`import bifrost...` of something Conduit does not offer, or with the setting off: the file's load error.
+
+    An ImportError too, so a module's own `try: from bifrost import files / except ImportError:` fallback works."""
+
+    code = "compat_import"
+
+
+class ExecutionFailedError(ConduitError, RuntimeError):
+    """A workflow run and waited for by `execute_workflow` ended Failed, Timeout or Cancelled (a RuntimeError, as
+    the execution-service contract says); `execution_id` names the run, whose logs tell more."""
+
+    code = "execution_failed"
+
+    def __init__(self, workflow_name: str, execution_id: str, status: str, error: str | None) -> None:
+        super().__init__(
+            f"Workflow '{workflow_name}' (execution {execution_id}) ended {status}: {error or 'no error message'}",
+            details={"execution_id": execution_id, "status": status},
+        )
+        self.execution_id = execution_id
+        self.status = status
+
+
+class ServiceCallError(ConduitError, ValueError):
+    """`execute_workflow` called in a way it cannot run: an unknown backend or arguments that contradict each other
+    (a ValueError, as the execution-service contract says)."""
+
+    code = "invalid_service_call"
+
+
+class UnknownWorkflowError(WorkflowNotFoundError, ValueError):
+    """`execute_workflow` named no registered workflow: a ValueError for the execution-service contract, and still
+    the WorkflowNotFoundError that callers of earlier versions catch."""

@@ -1,8 +1,16 @@
-"""`ExecutionContext`: what a running workflow knows about itself, and `get_context()` to reach it anywhere."""
+"""`ExecutionContext`: what a running workflow knows about itself, and `get_context()` to reach it anywhere.
+
+Besides Conduit's own API (`logger`, `http`, `step`) it offers what workflows written for the seed system use:
+`org_id` / `org_name`, the log helpers `info` / `debug` / `warning` / `error` / `log`, `save_checkpoint`,
+`get_config` and `get_secret` (see their docstrings for what each does here).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -11,9 +19,13 @@ from typing import Any
 import httpx
 
 from shared.engine.steps import Step, StepRecorder
-from shared.errors import ContextError
+from shared.errors import ContextError, NotOfferedError
 from shared.models import GLOBAL_SCOPE, Caller
+from shared.serialization import json_safe
 
+CONFIG_PREFIX = "CONDUIT_CONFIG_"
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "warn": logging.WARNING,
+           "error": logging.ERROR, "critical": logging.CRITICAL}
 _current: ContextVar[ExecutionContext | None] = ContextVar("conduit_execution_context", default=None)
 
 
@@ -62,8 +74,60 @@ class ExecutionContext:
             self._http = RecordedClient(self.steps, self.integration_calls)
         return self._http
 
+    @property
+    def org_id(self) -> str | None:
+        """The organization the execution runs for (its scope); None for GLOBAL."""
+        return self.organization_id
+
+    @property
+    def org_name(self) -> str | None:
+        """The organization's id until organizations (with names) arrive with the identity issue; None for GLOBAL."""
+        return self.organization_id
+
+    def debug(self, message: str, data: Any = None) -> None:
+        """A DEBUG line (stored when the workflow or the request asks for DEBUG); `data` is appended as JSON."""
+        self._emit(logging.DEBUG, message, data)
+
+    def info(self, message: str, data: Any = None) -> None:
+        """An INFO line of this execution, from `context.logger`; `data` is appended as JSON (`message {"k": 1}`)."""
+        self._emit(logging.INFO, message, data)
+
+    def warning(self, message: str, data: Any = None) -> None:
+        self._emit(logging.WARNING, message, data)
+
+    def error(self, message: str, data: Any = None) -> None:
+        self._emit(logging.ERROR, message, data)
+
+    def log(self, level: str | int, message: str, data: Any = None) -> None:
+        """A line at `level`: a name ("info", "WARNING"; any case) or a `logging` number; a ValueError otherwise."""
+        self._emit(_level_of(level), message, data)
+
+    def _emit(self, level: int, message: str, data: Any) -> None:
+        # Through the function's logger, so the line is captured and attributed like any other (step, level
+        # opt-in); stacklevel points other handlers at the workflow's own line.
+        self.logger.log(level, "%s", with_data(message, data), stacklevel=3)
+
+    def save_checkpoint(self, name: str, data: Any = None) -> None:
+        """Record progress: a step of type `checkpoint` named `name`, `output_data` = `data` (JSON-safe), Success."""
+        self.steps.record(str(name), "checkpoint", "Success", output_data=data)
+
     def get_config(self, key: str, default: Any = None) -> Any:
-        return self.config.get(key, default)
+        """`config[key]` when the caller passed one, else the app setting CONDUIT_CONFIG_<KEY> (text), else `default`.
+
+        Only settings with that prefix are readable, so a workflow can never read Conduit's keys or connection
+        strings. The key is upper-cased and every character other than a letter or digit becomes `_`:
+        "api_url" and "api-url" both read CONDUIT_CONFIG_API_URL."""
+        if key in self.config:
+            return self.config[key]
+        return os.environ.get(config_setting(key), default)
+
+    def get_secret(self, key: str) -> Any:
+        """Not offered yet: secrets arrive with the identity issue. The error says what to use until then."""
+        raise NotOfferedError(
+            f"context.get_secret({key!r}) is not offered by Conduit yet: secrets arrive with the identity issue. "
+            f"Until then put the value in the app setting {config_setting(key)} (on Azure it can be a Key Vault "
+            f"reference) and read it with context.get_config({key!r})."
+        )
 
     def step(self, name: str, step_type: str = "custom", input_data: Any = None) -> Step:
         """A named, timed step: `async with context.step("load users", step_type="api") as step: ...`."""
@@ -135,6 +199,31 @@ def _request_of(error: BaseException, sent: httpx.Request) -> httpx.Request:
         except RuntimeError:  # raised before any request was bound to it
             pass
     return sent
+
+
+def config_setting(key: str) -> str:
+    """The app setting `get_config(key)` reads: "api_url" -> CONDUIT_CONFIG_API_URL."""
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError(f"a config key is a non-empty string, got {key!r}")
+    return CONFIG_PREFIX + re.sub(r"[^0-9A-Za-z]", "_", key.strip()).upper()
+
+
+def with_data(message: Any, data: Any) -> str:
+    """`message`, then `data` as JSON after one space (`created {"user": "ada"}`); values JSON cannot hold become
+    `"<TypeName>"`, so logging never fails on them. No data, no suffix."""
+    text = str(message)
+    if data is None:
+        return text
+    return f"{text} {json.dumps(json_safe(data), ensure_ascii=False)}"
+
+
+def _level_of(level: str | int) -> int:
+    if isinstance(level, int) and not isinstance(level, bool) and level in _LEVELS.values():
+        return level
+    number = _LEVELS.get(level.strip().lower()) if isinstance(level, str) else None
+    if number is None:
+        raise ValueError(f"context.log level must be one of debug, info, warning, error, critical, got {level!r}")
+    return number
 
 
 def get_context() -> ExecutionContext:

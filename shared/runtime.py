@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.compat import finder as bifrost_compat
 from shared.engine import finisher, supervision
 from shared.engine.core import Engine
 from shared.engine.watchdog import LoopWatchdog
@@ -66,6 +67,7 @@ def load_functions() -> tuple[FunctionRegistry, DiscoveryReport]:
     global _discovered
     with _discovery_lock:
         if _discovered is None:
+            bifrost_compat.install()  # before any workspace module runs its `from bifrost import ...`
             registry = get_registry()
             report = discover(registry)
             for error in report.errors:

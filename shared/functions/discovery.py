@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.errors import ConduitError
 from shared.functions.registry import FunctionRegistry, Source, loading_source, use_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,7 @@ def _load_module(root: Path, path: Path, module_name: str, report: DiscoveryRepo
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        detail = "".join(traceback.format_exception_only(exc)).strip()
+        detail = exc.message if isinstance(exc, ConduitError) else "".join(traceback.format_exception_only(exc)).strip()
         report.errors.append(LoadError(shown, detail))
         return
     loaded_from = Path(getattr(module, "__file__", "") or "").resolve()

@@ -25,6 +25,7 @@ RANKS = {
     "shared.identity": 3,
     "shared.engine": 4,
     "shared.executions": 5,
+    "shared.compat": 5,
     "shared.runtime": 6,
     "shared.api": 7,
 }

@@ -1,0 +1,87 @@
+"""What `import bifrost` offers under Conduit: the seed system's names that Conduit's public API provides.
+
+`workflow`, `data_provider`, `param`, `ExecutionContext` (also under the seed's older name `OrganizationContext`),
+`UserError`, `get_context`, and `context` (the running execution's context, looked up on each use, as the seed's
+`from bifrost import context` is). Every other name the seed system has — its SDK modules and helpers — fails the
+import with a message that names it and says what to use instead; it never passes silently as a missing attribute.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from shared.engine.context import ExecutionContext, get_context
+from shared.errors import CompatImportError, UserError
+from shared.functions.decorators import data_provider, param, workflow
+
+MODULE_NAME = "bifrost"
+
+_IDENTITY = "arrives with the identity issue; until then read app settings named CONDUIT_CONFIG_<KEY> with " \
+            "context.get_config(key)"
+_REASONS = {
+    "config": f"configuration {_IDENTITY}",
+    "secrets": f"secrets {_IDENTITY} (on Azure such a setting can be a Key Vault reference)",
+    "organizations": "organizations arrive with the identity issue; context.org_id is the execution's scope",
+    "files": "it has no file storage for workflows; use the Azure SDK or a library in your workflow",
+    "integrations": "it has no integration store (OAuth connections); call the service with context.http",
+    "users": "it has no user directory for workflows",
+    "roles": "it has no roles for workflows",
+    "tool": "it has no AI tools; declare a @workflow instead",
+}
+_LATER = ("config", "secrets", "organizations")
+
+
+class _CurrentContext:
+    """`from bifrost import context`: each attribute is read from the context of the execution running now."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(get_context(), name)
+
+    def __repr__(self) -> str:
+        return "<the running execution's ExecutionContext>"
+
+
+OFFERED: dict[str, Any] = {
+    "workflow": workflow,
+    "data_provider": data_provider,
+    "param": param,
+    "ExecutionContext": ExecutionContext,
+    "OrganizationContext": ExecutionContext,
+    "UserError": UserError,
+    "get_context": get_context,
+    "context": _CurrentContext(),
+}
+
+
+def not_offered(name: str) -> CompatImportError:
+    """The load error for `bifrost.<name>` (a submodule or a name imported from it)."""
+    reason = _REASONS.get(name, "it is not part of Conduit's API")
+    yet = " yet" if name in _LATER else ""
+    return CompatImportError(
+        f"`{MODULE_NAME}.{name}` is not offered by Conduit{yet}: {reason}. From bifrost Conduit offers only "
+        f"{', '.join(OFFERED)}."
+    )
+
+
+def switched_off(setting: str) -> CompatImportError:
+    """The load error for `import bifrost` while the compatibility setting is off."""
+    return CompatImportError(
+        f"`import {MODULE_NAME}` needs the setting {setting}=true, which makes it resolve to Conduit's API "
+        "(workflow, data_provider, param, ExecutionContext, UserError, get_context); or import them from `shared`."
+    )
+
+
+def _missing(name: str) -> Any:
+    if name.startswith("__") and name.endswith("__"):  # probes by import machinery, inspect, pickle, pytest
+        raise AttributeError(f"module {MODULE_NAME!r} has no attribute {name!r}")
+    raise not_offered(name)
+
+
+def populate(module: types.ModuleType) -> None:
+    """Fill a fresh `bifrost` module: the offered names, and a module `__getattr__` that names what is not."""
+    module.__dict__.update(OFFERED)
+    module.__all__ = list(OFFERED)  # type: ignore[attr-defined]
+    module.__getattr__ = _missing  # type: ignore[method-assign]
+    module.__doc__ = "Conduit's API under the seed system's name (CONDUIT_BIFROST_COMPAT); see shared.compat."
+    module.__file__ = __file__  # where it comes from, e.g. when discovery finds a workspace file named bifrost.py

@@ -18,8 +18,8 @@ from shared.compat import finder as bifrost_compat
 from shared.engine import finisher, supervision
 from shared.engine.core import Engine
 from shared.engine.watchdog import LoopWatchdog
-from shared.executions import detached
-from shared.executions.service import WorkflowCall, submit
+from shared.executions import detached, service
+from shared.executions.service import WorkflowCall
 from shared.executions.services import Services
 from shared.functions.discovery import DiscoveryReport, discover
 from shared.functions.registry import FunctionRegistry, get_registry
@@ -125,6 +125,12 @@ async def execute(request: ExecutionRequest) -> ExecutionResult:
     return await runtime.engine.execute(request)
 
 
-async def execute_workflow(**arguments: Any) -> str:
-    """Run a workflow programmatically and return its execution id (`wait=True` runs it to completion)."""
-    return (await submit(await get_runtime(), WorkflowCall(**arguments))).execution_id
+async def execute_workflow(*, backend: str | None = None, **arguments: Any) -> str:
+    """Run a workflow from code and return its execution id: the execution-service contract.
+
+    `backend="local"` runs it in this process and waits (as `wait=True`), `"queue"` records it and queues it (as
+    `wait=False`); neither lets the workflow's `execution_mode` decide. `arguments` are `WorkflowCall`'s fields.
+    Raises ValueError for an unknown workflow or backend (or a backend that contradicts `wait`), RuntimeError
+    (`ExecutionFailedError`) when a waited run ends Failed, Timeout or Cancelled; invalid input raises
+    InputValidationError, as from HTTP. See `shared.executions.service.execute_workflow`."""
+    return await service.execute_workflow(await get_runtime(), WorkflowCall(**arguments), backend)

@@ -1,7 +1,9 @@
 """The programmatic way to run a workflow: schedulers, forms, webhooks and the HTTP handlers all come here.
 
 `submit` validates first (bad input never reaches storage), then either runs the workflow now (`wait=True`) or
-records it `Pending` and queues a reference to it (`wait=False`). Nothing else builds queue messages.
+records it `Pending` and queues a reference to it (`wait=False`). Nothing else builds queue messages. HTTP handlers
+call `submit` and map its errors to statuses; code calls `execute_workflow`, the execution-service seed's contract
+(a `backend`, ValueError for what cannot be called, RuntimeError for a waited run that failed).
 
 A run "now" is waited for at most CONDUIT_SYNC_WAIT_SECONDS (default 100): Azure's front end ends an HTTP response
 after 230 s, so a caller still waiting then would get a gateway error and lose the execution id. Past the wait the
@@ -15,7 +17,7 @@ import functools
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -26,10 +28,13 @@ from shared.engine.invocation import Invocation
 from shared.errors import (
     ConduitError,
     ExecutionAlreadyFinishedError,
+    ExecutionFailedError,
     FieldError,
     InputValidationError,
+    ServiceCallError,
     StaleRecordError,
     StorageError,
+    UnknownWorkflowError,
     WorkflowNotFoundError,
 )
 from shared.executions import detached
@@ -56,6 +61,8 @@ QUEUED = "async"  # trigger["mode"] of an execution that was queued: a host cras
 SYNC_WAIT_SETTING = "CONDUIT_SYNC_WAIT_SECONDS"
 DEFAULT_SYNC_WAIT_SECONDS = 100.0
 FRONT_END_LIMIT_SECONDS = 230  # Azure's front end ends an HTTP response after this, whatever the function does
+BACKENDS = {"local": True, "queue": False}  # execute_workflow's backend -> wait
+FAILED_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.CANCELLED)
 
 
 @dataclass
@@ -127,6 +134,43 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
         limit = sync_wait_seconds() if call.max_wait_seconds is None else call.max_wait_seconds
         return await _run_now(services, invocation, limit)
     return await _enqueue(services, request, invocation.timeout_seconds, call.idempotency_key)
+
+
+async def execute_workflow(services: Services, call: WorkflowCall, backend: str | None = None) -> str:
+    """Run a workflow from code and return its execution id (the execution-service seed's contract).
+
+    `backend="local"` runs it in this process and waits, like `wait=True`: at most CONDUIT_SYNC_WAIT_SECONDS unless
+    `max_wait_seconds` says otherwise; a run still going then keeps running and its id is returned. `"queue"` (the
+    seed's durable backend) records it Pending and queues it, like `wait=False`. Without either, `wait` decides,
+    and without `wait` the workflow's `execution_mode`. Raises `ServiceCallError` (a ValueError) for an unknown
+    backend or one that contradicts `wait`, `UnknownWorkflowError` (a ValueError) for an unknown workflow, and
+    `ExecutionFailedError` (a RuntimeError) when a waited run ended Failed, Timeout or Cancelled.
+    CompletedWithErrors is a run that finished and reported its errors in its result: its id is returned."""
+    call = replace(call, wait=_wait_for(backend, call.wait))
+    try:
+        submission = await submit(services, call)
+    except WorkflowNotFoundError as error:
+        raise UnknownWorkflowError(error.name) from None
+    result = submission.result
+    if result is not None and result.status in FAILED_STATUSES:
+        error_text = f"{result.error_type}: {result.error_message}" if result.error_type else result.error_message
+        raise ExecutionFailedError(call.workflow_name, result.execution_id, result.status.value, error_text)
+    return submission.execution_id
+
+
+def _wait_for(backend: str | None, wait: bool | None) -> bool | None:
+    """The `wait` a backend means; the two spellings may be given together only when they agree."""
+    if backend is None:
+        return wait
+    if backend not in BACKENDS:
+        hint = " (Conduit's durable backend, the seed's 'dbos', is 'queue')" if backend == "dbos" else ""
+        raise ServiceCallError(f"backend must be 'local' or 'queue', got {backend!r}{hint}")
+    if wait is not None and wait != BACKENDS[backend]:
+        raise ServiceCallError(
+            f"backend={backend!r} {'waits' if BACKENDS[backend] else 'queues'}, so it cannot be combined with "
+            f"wait={wait}; pass one of them"
+        )
+    return BACKENDS[backend]
 
 
 async def run_now(services: Services, request: ExecutionRequest) -> Submission:

@@ -1,5 +1,5 @@
 """HTTP: health. Without a key: up or down, and versions. With the admin key: what is loaded, what failed to load
-(paths and errors), storage, abandoned work and recycling.
+(paths and errors), what discovery skipped (paths and reasons), storage, abandoned work and recycling.
 
 Health is public so that load balancers and uptime checks need no secret; the details (file paths, error texts,
 storage hosts) help whoever attacks a deployment as much as whoever runs it, so they need the admin key.
@@ -51,6 +51,7 @@ def _details(storage: dict[str, object]) -> dict[str, Any]:
         "workflows": registry.count("workflow"),
         "data_providers": registry.count("data_provider"),
         "load_errors": [error.to_dict() for error in report.errors],
+        "load_skipped": [skipped.to_dict() for skipped in report.skipped],
         "abandoned": abandoned.counts(),
         "recycling": recycling.current().status(),
     }

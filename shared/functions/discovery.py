@@ -1,27 +1,29 @@
 """Load the user's functions: every module of `platform/` and of the workspace folder, once, at start-up.
 
-Both folders are import roots (appended to `sys.path`), so a workflow module imports its own helpers and sibling
-packages by plain name, and a helper imported that way is the same module object discovery loaded. A module that
-fails to import is reported with its path and error; the others still load. Roots go at the end of `sys.path` so
-a user module can never shadow the standard library; a module whose name is already taken is reported instead.
+Every `.py` file at any depth is imported, with or without `__init__.py`, under a name derived from its path
+(`conduit_workspace.billing.utils`; see `import_roots`), so two folders' `utils.py` never collide, and a helper next
+to a workflow still imports by plain name (see `plain_imports`). Hidden and `_`-prefixed entries, virtual
+environments, `tests/`, `node_modules/` and what `.conduitignore` names are skipped (see `ignore`). A module that
+fails to import is reported with its path and error, a skipped file or folder with its reason; the others still load.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.errors import ConduitError
+from shared.functions import plain_imports
+from shared.functions.ignore import IGNORE_FILE, Skipped, SkipRules, is_cache
+from shared.functions.import_roots import ImportRoot, add_root
 from shared.functions.registry import FunctionRegistry, Source, loading_source, use_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_DIR = REPO_ROOT / "platform"
-_SKIPPED_DIRS = {"__pycache__", "tests", "node_modules", ".venv", "venv"}
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,11 @@ class LoadError:
 
 @dataclass
 class DiscoveryReport:
-    """What discovery loaded and what it could not."""
+    """What discovery loaded, what failed to load (`errors`) and what it left alone on purpose (`skipped`)."""
 
     modules: list[str] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def workspace_dir() -> Path:
@@ -81,45 +84,57 @@ def missing_data_providers(registry: FunctionRegistry) -> list[LoadError]:
     return errors
 
 
-def _load_root(root: Path, source: Source, report: DiscoveryReport) -> None:
-    if str(root) not in sys.path:
-        sys.path.append(str(root))
+def _load_root(folder: Path, source: Source, report: DiscoveryReport) -> None:
+    root = add_root(folder, source)
+    plain_imports.forget_listings(root)
+    try:
+        rules = SkipRules.load(root.folder)
+    except (OSError, ValueError) as exc:
+        # Without its rules discovery cannot know what the workspace meant to exclude, so it imports nothing.
+        report.errors.append(LoadError(str(root.folder / IGNORE_FILE), f"{type(exc).__name__}: {exc}; nothing in "
+                                       f"{root.folder} was loaded"))
+        return
     with loading_source(source):
-        for path, module_name in _modules_under(root):
-            _load_module(root, path, module_name, report)
+        for path in _files_under(root.folder, rules, report):
+            _load_module(root, path, report)
 
 
-def _modules_under(root: Path) -> Iterator[tuple[Path, str]]:
-    """(file, dotted module name) for every .py file, packages before their contents, in a stable order."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_DIRS and not d.startswith("."))
+def _files_under(top: Path, rules: SkipRules, report: DiscoveryReport) -> Iterator[Path]:
+    """Every `.py` file to import, `__init__.py` before its neighbours, folders in a stable (sorted) order; what the
+    rules skip goes to the report instead, a skipped folder once (not its contents)."""
+    for dirpath, dirnames, filenames in os.walk(top):
         here = Path(dirpath)
-        relative = here.relative_to(root).parts
-        if relative and not (here / "__init__.py").exists():
-            dirnames[:] = []  # only regular packages are walked into; plain folders are data
-            continue
-        for filename in sorted(f for f in filenames if f.endswith(".py") and not f.startswith(".")):
-            stem = filename[:-3]
-            if stem == "__init__":
-                if relative:
-                    yield here / filename, ".".join(relative)
-                continue
-            yield here / filename, ".".join((*relative, stem))
+        kept = []
+        for name in sorted(dirnames):
+            folder = here / name
+            reason = None if is_cache(folder) else rules.folder_reason(folder)
+            if reason is not None:
+                report.skipped.append(Skipped(str(folder), reason))
+            elif not is_cache(folder):
+                kept.append(name)
+        dirnames[:] = kept
+        for name in sorted((f for f in filenames if f.endswith(".py")), key=lambda f: (f != "__init__.py", f)):
+            reason = rules.file_reason(here / name)
+            if reason is not None:
+                report.skipped.append(Skipped(str(here / name), reason))
+            else:
+                yield here / name
 
 
-def _load_module(root: Path, path: Path, module_name: str, report: DiscoveryReport) -> None:
+def _load_module(root: ImportRoot, path: Path, report: DiscoveryReport) -> None:
     shown = str(path)
+    module_name = root.module_name(path)
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a module calling sys.exit() at import must not stop the host
         detail = exc.message if isinstance(exc, ConduitError) else "".join(traceback.format_exception_only(exc)).strip()
         report.errors.append(LoadError(shown, detail))
         return
     loaded_from = Path(getattr(module, "__file__", "") or "").resolve()
     if loaded_from != path.resolve():
         report.errors.append(
-            LoadError(shown, f"the module name '{module_name}' is already taken by {loaded_from or 'a built-in'}; "
-                             f"rename the file")
+            LoadError(shown, f"not loaded: the module name '{module_name}' belongs to {loaded_from or 'a folder'} "
+                             f"(a package folder of the same name wins over a file); rename one of them")
         )
         return
     report.modules.append(module_name)

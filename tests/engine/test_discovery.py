@@ -28,7 +28,6 @@ def test_loads_modules_reports_failures_and_supports_plain_imports(tmp_path: Pat
         f"@workflow(name='wf_{tag}')\nasync def wf(context):\n    return up('x')\n",
     )
     _write(tmp_path, f"broken_{tag}.py", "import does_not_exist_anywhere\n")
-    _write(tmp_path, "notes/readme.py", "raise SystemExit('plain folders are not walked')\n")
     registry = FunctionRegistry()
 
     # When it is discovered
@@ -42,15 +41,29 @@ def test_loads_modules_reports_failures_and_supports_plain_imports(tmp_path: Pat
     assert importlib.import_module(f"helpers_{tag}").COUNT == [1]
     assert [Path(e.path).name for e in report.errors] == [f"broken_{tag}.py"]
     assert "does_not_exist_anywhere" in report.errors[0].error
-    assert f"flows_{tag}" in report.modules and f"helpers_{tag}.text" in report.modules
+    package = report.modules[0].split(".")[0]
+    assert f"{package}.flows_{tag}" in report.modules and f"{package}.helpers_{tag}.text" in report.modules
 
 
-def test_module_shadowed_by_an_existing_module_is_reported(tmp_path: Path) -> None:
-    # Given a workspace file named like a standard-library module
-    _write(tmp_path, "json.py", "raise RuntimeError('never imported')\n")
+def test_a_file_hidden_by_a_package_of_the_same_name_is_reported(tmp_path: Path) -> None:
+    # Given a file and a package folder with one module name
+    tag = uuid.uuid4().hex[:8]
+    _write(tmp_path, f"same_{tag}.py", "raise RuntimeError('never imported')\n")
+    _write(tmp_path, f"same_{tag}/__init__.py", "X = 1\n")
     report = discover(FunctionRegistry(), [(tmp_path, "workspace")])
-    # Then it is reported rather than silently skipped or shadowing the standard library
-    assert len(report.errors) == 1 and "already taken" in report.errors[0].error
+    # Then the package loads and the file is reported rather than silently skipped
+    assert [Path(e.path).name for e in report.errors] == [f"same_{tag}.py"]
+    assert "package folder of the same name" in report.errors[0].error
+
+
+def test_workspace_and_platform_modules_get_their_own_root_package(tmp_path: Path) -> None:
+    # Given a platform folder and a workspace folder, each with a utils.py
+    _write(tmp_path, "platform/utils.py", "WHERE = 'platform'\n")
+    _write(tmp_path, "workspace/utils.py", "WHERE = 'workspace'\n")
+    report = discover(FunctionRegistry(), [(tmp_path / "platform", "platform"), (tmp_path / "workspace", "workspace")])
+    # Then both load, under the platform's and the workspace's root package
+    assert report.errors == [] and len(report.modules) == 2
+    assert report.modules[0].startswith("conduit_platform") and report.modules[1].startswith("conduit_workspace")
 
 
 def test_missing_root_is_fine(tmp_path: Path) -> None:

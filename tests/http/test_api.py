@@ -132,6 +132,9 @@ async def test_health_with_the_admin_key_reports_load_errors(api: Api) -> None:
     assert body["workflows"] >= 8 and body["data_providers"] >= 1
     assert [e["path"].rsplit("/", 1)[-1] for e in body["load_errors"]] == ["broken_module.py"]
     assert "this module is broken on purpose" in body["load_errors"][0]["error"]
+    assert [(s["path"].rsplit("/", 1)[-1], s["reason"]) for s in body["load_skipped"]] == [
+        ("drafts", "matched .conduitignore: drafts/")
+    ]
 
 
 async def test_fifty_concurrent_executions_store_only_their_own_lines(api: Api) -> None:

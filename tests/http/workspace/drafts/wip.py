@@ -1,0 +1,1 @@
+raise RuntimeError('a draft that discovery must not import')

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pathspec
-
 IGNORE_FILE = ".conduitignore"
 _VENV_MARKERS = ("pyvenv.cfg", "conda-meta", "bin/python", "Scripts/python.exe")
 
@@ -32,6 +30,8 @@ class SkipRules:
     """The fixed rules plus one root's `.conduitignore`; `reason(path)` is None for what discovery imports."""
 
     def __init__(self, root: Path, lines: list[str]) -> None:
+        import pathspec  # here, not at the top: importing function_app stays as quick as before (discovery is lazy)
+
         self.root = root
         self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
 

@@ -132,3 +132,23 @@ def test_a_module_calling_sys_exit_at_import_is_a_load_error_not_a_stopped_host(
     # Then discovery goes on: the exit is reported against its file and the other module loads
     assert [(Path(e.path).name, e.error) for e in report.errors] == [("exits.py", "SystemExit: 3")]
     assert [name.split(".")[-1] for name in report.modules] == ["fine"]
+
+
+def test_a_workspace_folder_named_like_conduits_own_package_does_not_hide_it(tmp_path: Path) -> None:
+    # Given a workspace folder called `shared` (a common name for helpers) and a workflow importing Conduit's shared
+    _write(tmp_path, {
+        "shared/text.py": "def clean(s):\n    return s.strip()\n",
+        "flow.py": "from shared import workflow\n\n@workflow(name='own_shared_layout')\ndef run(context):\n"
+                   "    from . import shared as mine   # the workspace's folder, by a relative import\n"
+                   "    from .shared.text import clean\n"
+                   "    return clean('  ok  ')\n",
+    })
+    registry = FunctionRegistry()
+
+    # When discovered
+    report = discover(registry, [(tmp_path, "workspace")])
+
+    # Then `from shared import workflow` is still Conduit's, and the workspace folder loads under its own name
+    assert report.errors == []
+    assert _run(registry, "own_shared_layout") == "ok"
+    assert any(name.endswith(".shared.text") for name in report.modules)

@@ -19,7 +19,7 @@ from pathlib import Path
 from shared.errors import ConduitError
 from shared.functions import plain_imports
 from shared.functions.ignore import IGNORE_FILE, Skipped, SkipRules, is_cache
-from shared.functions.import_roots import ImportRoot, add_root
+from shared.functions.import_roots import ImportRoot, add_root, set_plain_roots
 from shared.functions.registry import FunctionRegistry, Source, loading_source, use_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,12 +57,13 @@ def discover(
     roots: list[tuple[Path, Source]] | None = None,
 ) -> DiscoveryReport:
     """Import every module under each root into `registry`, tagging functions with their source."""
+    configured = roots is None
     roots = roots if roots is not None else [(PLATFORM_DIR, "platform"), (workspace_dir(), "workspace")]
     report = DiscoveryReport()
     with use_registry(registry):
-        for root, source in roots:
-            if root.is_dir():
-                _load_root(root, source, report)
+        loaded = [_load_root(root, source, report) for root, source in roots if root.is_dir()]
+    if configured:
+        set_plain_roots(loaded)
     report.errors.extend(missing_data_providers(registry))
     return report
 
@@ -84,19 +85,20 @@ def missing_data_providers(registry: FunctionRegistry) -> list[LoadError]:
     return errors
 
 
-def _load_root(folder: Path, source: Source, report: DiscoveryReport) -> None:
+def _load_root(folder: Path, source: Source, report: DiscoveryReport) -> ImportRoot:
     root = add_root(folder, source)
-    plain_imports.forget_listings(root)
+    plain_imports.forget(root)
     try:
         rules = SkipRules.load(root.folder)
     except (OSError, ValueError) as exc:
         # Without its rules discovery cannot know what the workspace meant to exclude, so it imports nothing.
         report.errors.append(LoadError(str(root.folder / IGNORE_FILE), f"{type(exc).__name__}: {exc}; nothing in "
                                        f"{root.folder} was loaded"))
-        return
+        return root
     with loading_source(source):
         for path in _files_under(root.folder, rules, report):
             _load_module(root, path, report)
+    return root
 
 
 def _files_under(top: Path, rules: SkipRules, report: DiscoveryReport) -> Iterator[Path]:

@@ -46,6 +46,7 @@ class ImportRoot:
 
 
 _roots: dict[str, ImportRoot] = {}
+_plain_roots: list[ImportRoot] = []
 _lock = threading.Lock()
 
 
@@ -73,9 +74,14 @@ def root_of(module_name: str) -> ImportRoot | None:
     return _roots.get(module_name.partition(".")[0])
 
 
-def roots() -> list[ImportRoot]:
-    """Every registered root, in the order they were first discovered."""
-    return list(_roots.values())
+def plain_roots() -> list[ImportRoot]:
+    """The roots whose top-level modules code outside them may import by plain name: the process's platform and
+    workspace folders, once discovered (not the folders tests discover on their own)."""
+    return list(_plain_roots)
+
+
+def set_plain_roots(roots: list[ImportRoot]) -> None:
+    _plain_roots[:] = roots
 
 
 class RootFinder(importlib.abc.MetaPathFinder):

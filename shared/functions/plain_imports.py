@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from shared.functions.import_roots import ImportRoot, alias_spec, root_of, roots
+from shared.functions.import_roots import ImportRoot, alias_spec, plain_roots, root_of
 
 _real_import = builtins.__import__
 _builtins: dict[str, Any] | None = None
@@ -93,7 +93,8 @@ def _names_in(folder: Path) -> frozenset[str]:
 
 def _importable_elsewhere(name: str) -> bool:
     """Whether a plain top-level name is the standard library's, an installed package or Conduit's own module.
-    Namespace folders do not count (Python ranks them last too). Cached: the answer does not change at run time."""
+    Namespace folders do not count (Python ranks them last too). Cached: an import inside a function runs at every
+    call, and the answer does not change once discovery has run."""
     known = _elsewhere.get(name)
     if known is None:
         known = name in sys.stdlib_module_names or name in sys.builtin_module_names or _found_elsewhere(name)
@@ -108,28 +109,37 @@ def _found_elsewhere(name: str) -> bool:
     for finder in sys.meta_path:
         if isinstance(finder, PlainNameFinder) or not hasattr(finder, "find_spec"):
             continue
-        spec = finder.find_spec(name, None)
-        if spec is not None and spec.origin is not None:
+        try:
+            spec = finder.find_spec(name, None)
+        except ImportError:  # a finder that refuses the name (the `bifrost` one when switched off) does not have it
+            continue
+        if spec is not None and not _is_namespace(spec):
             return True
     return False
 
 
+def _is_namespace(spec: importlib.machinery.ModuleSpec) -> bool:
+    return spec.loader is None or isinstance(spec.loader, importlib.machinery.NamespaceLoader)
+
+
 class PlainNameFinder(importlib.abc.MetaPathFinder):
-    """Last on `sys.meta_path`: a top-level name nothing else provides, found at a root, is an alias of that root's
-    module (`import flows` from a test is `conduit_workspace.flows`, the same object)."""
+    """Last on `sys.meta_path`: a top-level name nothing else provides, found at the platform or workspace root, is
+    an alias of that root's module (`import flows` in an inline script is `conduit_workspace.flows`, one object)."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         if path is not None or "." in fullname:
             return None
-        for root in roots():
+        for root in plain_roots():
             if fullname in _names_in(root.folder):
                 return alias_spec(fullname, f"{root.package}.{fullname}")
         return None
 
 
-def forget_listings(root: ImportRoot) -> None:
-    """Drop cached folder listings under `root` (discovery lists a root afresh each time it runs)."""
+def forget(root: ImportRoot) -> None:
+    """Drop what was learnt about `root`'s folders and about plain names: discovery looks afresh each time it runs
+    (tests switch settings such as the `bifrost` import between runs in one process)."""
     for folder in [folder for folder in _entries if folder.is_relative_to(root.folder)]:
         _entries.pop(folder, None)
+    _elsewhere.clear()

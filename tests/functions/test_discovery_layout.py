@@ -152,3 +152,26 @@ def test_a_workspace_folder_named_like_conduits_own_package_does_not_hide_it(tmp
     assert report.errors == []
     assert _run(registry, "own_shared_layout") == "ok"
     assert any(name.endswith(".shared.text") for name in report.modules)
+
+
+def test_a_neighbour_named_bifrost_follows_the_compat_setting(tmp_path: Path) -> None:
+    from shared.compat import finder
+
+    # Given (twice) a folder with its own bifrost.py next to a module importing `bifrost`
+    for setting in ("off", "on"):
+        _write(tmp_path / setting, {
+            "legacy/bifrost.py": "MINE = True\n",
+            "legacy/flow.py": "import bifrost\nIMPORTED = bifrost.__name__\n",
+        })
+    try:
+        # When discovered with the bifrost import switched off, and then on
+        imported = {}
+        for setting in ("off", "on"):
+            finder.install(enabled=setting == "on")
+            report = discover(FunctionRegistry(), [(tmp_path / setting, "workspace")])
+            assert report.errors == []
+            imported[setting] = sys.modules[next(n for n in report.modules if n.endswith("legacy.flow"))].IMPORTED
+        # Then off, the neighbour is imported (a switched-off `bifrost` is nobody's); on, Conduit's API wins
+        assert imported["off"].endswith(".legacy.bifrost") and imported["on"] == "bifrost"
+    finally:
+        finder.uninstall()

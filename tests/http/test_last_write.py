@@ -5,8 +5,8 @@ function_app's functions on Azurite, with storage faults injected through the re
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
+import sys
 from datetime import timedelta
 
 import azure.functions as func
@@ -14,7 +14,7 @@ import pytest
 
 from shared.executions.worker import process_message
 from shared.models import utc_now
-from shared.runtime import get_runtime
+from shared.runtime import get_runtime, load_functions
 from shared.storage import faults
 from shared.storage.queues import EXECUTIONS_QUEUE
 from tests.http.conftest import ADMIN_KEY, Api
@@ -35,7 +35,7 @@ def quick_finish(monkeypatch):
 @pytest.fixture
 def flows():
     """The workspace module of these tests, as discovery loaded it."""
-    module = importlib.import_module("last_write")  # the plain name is an alias of the discovered module
+    module = sys.modules[load_functions()[0].get("held_run").function.__module__]
     module.held.clear()
     module.release.clear()
     return module

@@ -65,6 +65,7 @@ def discover(
     if configured:
         set_plain_roots(loaded)
     report.errors.extend(missing_data_providers(registry))
+    report.errors.extend(LoadError(path, message) for path, message in registry.unclaimed_params())
     return report
 
 

@@ -19,6 +19,7 @@ from pydantic.json_schema import PydanticJsonSchemaWarning
 from pydantic_core import ErrorDetails, PydanticUndefined
 
 from shared.errors import FieldError, InputValidationError, RegistrationError
+from shared.functions.constraints import constrained, schema_keywords
 from shared.functions.param_types import DECLARED, SUPPORTED, UnsupportedType, from_annotation, plain_json
 from shared.functions.registry import ParameterMetadata
 from shared.functions.signature import accepts_var_kwargs, parameter_hint, signature_defaults, user_parameter_names
@@ -90,8 +91,30 @@ class InputModel:
         if kind == "extra_forbidden" and len(error["loc"]) == 1:
             accepted = ", ".join(self.parameter_names) or "no parameters"
             return FieldError(path, f"unknown parameter; '{self.function_name}' accepts {accepted}")
+        if kind in _LIMITS:
+            return FieldError(path, _limit_message(kind, error.get("ctx") or {}))
         expected = _EXPECTED.get(kind.split("_")[0])
         return FieldError(path, f"expected {expected}: {error['msg']}" if expected else error["msg"])
+
+
+# What a broken limit (from `validation` or an annotation's own Field(ge=...)) says, in the caller's words.
+_LIMITS = {
+    "greater_than_equal": ("must be at least {}", "ge"),
+    "less_than_equal": ("must be at most {}", "le"),
+    "greater_than": ("must be more than {}", "gt"),
+    "less_than": ("must be less than {}", "lt"),
+    "string_too_short": ("must be at least {} character{} long", "min_length"),
+    "string_too_long": ("must be at most {} character{} long", "max_length"),
+    "too_short": ("must have at least {} item{}", "min_length"),
+    "too_long": ("must have at most {} item{}", "max_length"),
+    "string_pattern_mismatch": ("must match {}", "pattern"),
+}
+
+
+def _limit_message(kind: str, ctx: dict[str, Any]) -> str:
+    template, key = _LIMITS[kind]
+    value = ctx.get(key)
+    return template.format(value, "" if value == 1 else "s")
 
 
 def json_field_errors(values: dict[str, Any], root: str = "") -> list[FieldError]:
@@ -139,13 +162,15 @@ def build_input_model(
     for index, spec in enumerate(parameters):
         field_name = spec.name if _usable_field_name(spec.name) else f"p{index}_"
         field_type = DECLARED[spec.type or "string"] if spec.annotation is None else from_annotation(spec.annotation)[0]
+        if spec.validation:
+            field_type = constrained(field_type, spec.type or "string", spec.validation)
         default, pass_default, show_default = _default_of(spec, defaults, in_signature)
         fields[field_name] = (field_type, Field(
             default,
             alias=spec.name if field_name != spec.name else None,
             title=spec.label or spec.name,
             description=spec.help_text,
-            json_schema_extra=None if show_default else _hide_default,
+            json_schema_extra=_schema_extra(show_default, schema_keywords(spec.type or "string", spec.validation)),
         ))
         if field_name != spec.name:
             renamed.append((field_name, spec.name))
@@ -194,8 +219,17 @@ def _shown(value: Any) -> bool:
     return value is not None and plain_json(value) is not None
 
 
-def _hide_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
+def _schema_extra(show_default: bool, keywords: dict[str, Any]) -> Any:
+    """What the field adds to its own JSON Schema: its `validation` limits, and no default when it is hidden."""
+    if show_default and not keywords:
+        return None
+
+    def extra(schema: dict[str, Any]) -> None:
+        if not show_default:
+            schema.pop("default", None)
+        schema.update(keywords)
+
+    return extra
 
 
 def _blank_is_not_given(declared: frozenset[str]) -> Any:

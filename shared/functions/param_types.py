@@ -20,7 +20,6 @@ from pydantic import (
     BeforeValidator,
     EmailStr,
     Field,
-    PlainValidator,
     TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -118,7 +117,8 @@ Integer = Annotated[int, BeforeValidator(_not_bool("an integer"))]
 Number = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_bool("a number"))]
 Boolean = Annotated[bool, BeforeValidator(_stripped)]
 Json = Annotated[Any, BeforeValidator(json_text)]
-Email = Annotated[str, PlainValidator(_email_address), WithJsonSchema({"type": "string", "format": "email"})]
+# A before-validator (not a plain one), so `validation` limits on the text after it still apply.
+Email = Annotated[str, BeforeValidator(_email_address), WithJsonSchema({"type": "string", "format": "email"})]
 
 
 def list_of(item: Any) -> Any:
@@ -160,17 +160,17 @@ class UnsupportedType(TypeError):
 
 def from_annotation(hint: Any) -> tuple[Any, str]:
     """(the pydantic type, the type name `GET /api/workflows` shows) for a resolved annotation."""
-    hint, extras = _unwrap_annotated(hint)
+    hint, extras = unwrap_annotated(hint)
     field_type, name = _from_plain(hint)
     if not extras:
         return field_type, name
     # The annotation's own constraints (Field(ge=1), ...) go next to the core type, before Conduit's coercion, so
     # pydantic checks them natively and the schema shows them as `minimum`, `maxLength`, ...
-    core, coercion = _unwrap_annotated(field_type)
+    core, coercion = unwrap_annotated(field_type)
     return Annotated[core, *extras, *coercion], name
 
 
-def _unwrap_annotated(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+def unwrap_annotated(hint: Any) -> tuple[Any, tuple[Any, ...]]:
     if typing.get_origin(hint) is Annotated:
         return hint.__origin__, hint.__metadata__
     return hint, ()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -36,6 +38,7 @@ class ParameterMetadata:
     default_value: Any = None
     data_provider: str | None = None
     help_text: str | None = None
+    validation: dict[str, Any] | None = field(default=None, compare=False)  # see shared.functions.constraints
     annotation: Any = field(default=None, compare=False, repr=False)
 
     def to_api(self) -> dict[str, Any]:
@@ -85,6 +88,11 @@ class FunctionMetadata:
     def source_file(self) -> str:
         return _source_file(self.function)
 
+    @property
+    def location(self) -> str:
+        """Where the function is defined, as `file:line` (the line of its first decorator)."""
+        return location_of(self.function)
+
     def to_api(self) -> dict[str, Any]:
         """The shape `GET /api/workflows` lists."""
         return {
@@ -110,6 +118,30 @@ def _source_file(function: Callable[..., Any]) -> str:
         return "<unknown>"
 
 
+def location_of(thing: Any) -> str:
+    """`file:line` of a function (the line of its first decorator) or the file of a class, for load errors; the
+    file relative to the current folder when it is inside it, as editors and terminals make that clickable."""
+    code = getattr(thing, "__code__", None)
+    if code is not None:
+        return f"{shown_path(code.co_filename)}:{code.co_firstlineno}"
+    module = sys.modules.get(getattr(thing, "__module__", None) or "")
+    file = getattr(module, "__file__", None)
+    if not file:
+        return "<unknown file>"
+    try:  # a class: its line is found by reading the file (only ever for an error)
+        return f"{shown_path(file)}:{inspect.getsourcelines(thing)[1]}"
+    except (OSError, TypeError):
+        return shown_path(file)
+
+
+def shown_path(file: str) -> str:
+    try:
+        relative = os.path.relpath(file)
+    except ValueError:  # another drive (Windows)
+        return file
+    return file if relative.startswith("..") else relative
+
+
 # Fields each decorator owns; when one function carries both decorators the merged record takes each field from
 # the decorator that owns it, so the order in which they are stacked does not matter.
 _DATA_PROVIDER_FIELDS = ("cache_ttl_seconds",)
@@ -131,8 +163,10 @@ class FunctionRegistry:
 
     def __init__(self) -> None:
         self._functions: dict[str, FunctionMetadata] = {}
+        self._unclaimed: dict[int, Callable[..., Any]] = {}  # id -> a function with @param not (yet) registered
 
     def register(self, metadata: FunctionMetadata) -> FunctionMetadata:
+        self.claim(metadata.function)
         existing = self._functions.get(metadata.name)
         if existing is None:
             self._functions[metadata.name] = metadata
@@ -140,11 +174,29 @@ class FunctionRegistry:
             self._functions[metadata.name] = merge(existing, metadata) if existing.tags != metadata.tags else metadata
         else:
             raise RegistrationError(
-                f"The name '{metadata.name}' is already registered by {existing.function.__qualname__} in "
-                f"{existing.source_file}; {metadata.function.__qualname__} in {metadata.source_file} cannot use it "
-                f"too. Rename one of them."
+                f"Two functions are named '{metadata.name}': {existing.function.__qualname__} "
+                f"({existing.location}) and {metadata.function.__qualname__} ({metadata.location}). Names are "
+                f"unique: rename one of the functions, or give one of them another name=... in its decorator."
             )
         return self._functions[metadata.name]
+
+    def note_params(self, function: Callable[..., Any]) -> None:
+        """`@param` was applied to `function`; it should be registered by `@workflow` / `@data_provider` next."""
+        self._unclaimed[id(function)] = function
+
+    def claim(self, function: Callable[..., Any]) -> None:
+        """`@workflow` / `@data_provider` was applied to `function` (its @param lines are not forgotten)."""
+        self._unclaimed.pop(id(function), None)
+
+    def unclaimed_params(self) -> list[tuple[str, str]]:
+        """(file, message) for every function that has `@param` but neither `@workflow` nor `@data_provider`: it
+        is registered as nothing, which would otherwise pass silently."""
+        return [
+            (_source_file(function), f"{function.__qualname__} ({location_of(function)}) has @param but neither "
+                                     f"@workflow nor @data_provider, so it is not registered; add @workflow above "
+                                     f"its @param lines, or remove them")
+            for function in self._unclaimed.values()
+        ]
 
     def get(self, name: str) -> FunctionMetadata | None:
         return self._functions.get(name)
@@ -161,13 +213,19 @@ class FunctionRegistry:
 
 
 def _same_function(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
-    """The same function object, or the same definition re-imported (same module and qualified name)."""
+    """The same function object, or the same definition re-imported (same module, qualified name, file and line).
+
+    Two definitions under one name in one file (a copy-pasted function) differ by line, so they are two functions,
+    not one replacing the other."""
     if a is b:
         return True
-    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == (
-        getattr(b, "__module__", None),
-        getattr(b, "__qualname__", None),
-    ) and _source_file(a) == _source_file(b)
+    return _identity(a) == _identity(b) and _source_file(a) == _source_file(b)
+
+
+def _identity(function: Callable[..., Any]) -> tuple[Any, ...]:
+    code = getattr(function, "__code__", None)
+    return (getattr(function, "__module__", None), getattr(function, "__qualname__", None),
+            getattr(code, "co_firstlineno", None))
 
 
 _default_registry = FunctionRegistry()

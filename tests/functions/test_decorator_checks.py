@@ -90,12 +90,14 @@ def test_a_timeout_past_the_host_limit_says_the_limit_and_why() -> None:
     # When a workflow asks for more than the engine can finish before the host recycles the worker
     with pytest.raises(RegistrationError) as caught:
         register(timeout_seconds=3301)
-    # Then the import error says the limit and where it comes from
-    assert str(caught.value) == (
+    # Then the import error says the limit and where it comes from, and where the workflow is defined
+    message, _, location = str(caught.value).rpartition(" (at ")
+    assert message == (
         "@workflow on report ('nightly_report'): timeout_seconds may be at most 3300 (55 minutes), got 3301: "
         "host.json's functionTimeout is 01:00:00 and the engine keeps 300 s to record the outcome before the host "
         "recycles the worker."
     )
+    assert location.startswith("tests/functions/test_decorator_checks.py:")
     assert register(timeout_seconds=3300).timeout_seconds == 3300  # type: ignore[union-attr]
 
 

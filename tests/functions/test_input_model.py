@@ -114,7 +114,7 @@ def test_every_bad_field_is_named_with_what_was_expected() -> None:
         "counts.1": "expected an integer: Input should be a valid integer, unable to parse string as an integer",
         "when": fields["when"],
         "address.zip_code": "is required",
-        "limit": "Input should be less than or equal to 10",
+        "limit": "must be at most 10",
         "colour": "unknown parameter; 'rich' accepts plan, size, tags, counts, when, day, address, limit, nickname",
     }
     assert "datetime" in fields["when"]

@@ -93,6 +93,11 @@ def param(
             if getattr(function, _REGISTERED_ATTR, False):
                 raise RegistrationError(f"{where}: put @param below @workflow/@data_provider, not above it.")
             _check_call(where, "@param", extra, unknown, PARAM_ARGUMENTS, positional=len(PARAM_ARGUMENTS))
+            if inspect.isclass(type):  # @param("n", int): the Python type, not its name
+                raise RegistrationError(
+                    f"{where}: type is a name such as 'int', not the Python type {type.__name__}; or leave type "
+                    f"out and annotate the argument."
+                )
             if type is not None and type not in PARAM_TYPES:
                 raise RegistrationError(f"{where}: unknown type {type!r}; use one of {', '.join(PARAM_TYPES)}.")
             _check_texts(where, label=label, data_provider=data_provider, help_text=help_text)

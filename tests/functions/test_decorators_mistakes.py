@@ -136,6 +136,16 @@ def test_param_without_workflow_is_reported_not_silently_unregistered(workspace:
     assert f"{file}:3)" in errors[0]
 
 
+def test_a_python_type_as_param_type_says_to_name_it(workspace: Path) -> None:
+    error, _ = only_error(workspace, "@workflow\n@param('seats', int)\nasync def buy(seats):\n    pass\n")
+    assert "@param('seats') on buy: type is a name such as 'int', not the Python type int" in error
+
+
+def test_an_unknown_param_type_lists_the_types(workspace: Path) -> None:
+    error, _ = only_error(workspace, "@workflow\n@param('notes', 'textarea')\nasync def log(notes):\n    pass\n")
+    assert "@param('notes') on log: unknown type 'textarea'; use one of string, int, bool, float, json, list" in error
+
+
 def test_a_wrongly_typed_argument_is_a_load_error_not_a_silent_split(workspace: Path) -> None:
     error, _ = only_error(workspace, "@workflow(tags='m365')\nasync def sync_users():\n    pass\n")
     assert "@workflow on sync_users: tags must be a list of text, such as ['a'], got 'm365'" in error

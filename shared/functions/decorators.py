@@ -292,7 +292,7 @@ def _check_call(
 ) -> None:
     if extra:
         order = ", ".join(accepted[:positional])
-        rest = f"; pass the others by keyword, e.g. {accepted[positional]}=..." if positional < len(accepted) else ""
+        rest = f"; pass the others by keyword (e.g. {accepted[positional]}=...)" if positional < len(accepted) else ""
         raise RegistrationError(
             f"{where}: {decorator} takes at most {positional} positional arguments ({order}), got "
             f"{positional + len(extra)}{rest}."

@@ -78,7 +78,7 @@ def test_an_unknown_param_argument_is_a_load_error(workspace: Path) -> None:
 def test_too_many_positional_arguments_say_to_use_keywords(workspace: Path) -> None:
     error, _ = only_error(workspace, "@workflow('report', 'Daily report', 'Reports')\nasync def report():\n    pass\n")
     assert "@workflow takes at most 2 positional arguments (name, description), got 3" in error
-    assert "pass the others by keyword, e.g. category=..." in error
+    assert "pass the others by keyword (e.g. category=...)." in error
 
 
 def test_a_decorator_on_a_class_is_a_load_error(workspace: Path) -> None:

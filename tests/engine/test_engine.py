@@ -30,11 +30,6 @@ class Gate:
         self.entered, self.opened = threading.Event(), threading.Event()
         self.left: list[str] = []  # how each held call ended: "woke" (opened) or "gave up" (30 s passed)
 
-    def reset(self) -> None:
-        self.entered.clear()
-        self.opened.clear()
-        self.left.clear()
-
     def hold(self) -> str:
         self.entered.set()
         outcome = "woke" if self.opened.wait(30) else "gave up"
@@ -43,6 +38,12 @@ class Gate:
 
 
 gate = Gate()
+
+
+def fresh_gate() -> None:
+    """A new gate for this test: a thread an earlier test left held writes to its own gate, never to this one."""
+    global gate
+    gate = Gate()
 
 with use_registry(registry):
 
@@ -193,7 +194,7 @@ async def test_async_timeout() -> None:
 
 async def test_sync_timeout() -> None:
     # Given a sync workflow with a 1 s timeout that holds its thread until the test lets it go
-    gate.reset()
+    fresh_gate()
     started = time.perf_counter()
     try:
         # When it runs
@@ -209,7 +210,7 @@ async def test_sync_timeout() -> None:
 
 async def test_sleeping_sync_workflow_does_not_block_another() -> None:
     # Given a sync workflow held in its thread until the test lets it go
-    gate.reset()
+    fresh_gate()
     slow = asyncio.ensure_future(run("sync_waiter"))
     try:
         assert await asyncio.to_thread(gate.entered.wait, 30), "the sync workflow never started"

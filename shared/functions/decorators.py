@@ -325,6 +325,10 @@ def _describe(thing: Any) -> str:
         return f"the class {thing.__qualname__}"
     if isinstance(thing, staticmethod | classmethod):
         return f"a {type(thing).__name__} (define a module-level function instead of a method)"
+    name = getattr(thing, "__name__", None)
+    if callable(thing) and isinstance(name, str):  # a function wrapped by a decorator that returns an object
+        return (f"{name} as wrapped by {type(thing).__qualname__} (apply it directly to the def, below any decorator "
+                f"that wraps the function)")
     return f"{type(thing).__name__} {reprlib.repr(thing)}"
 
 

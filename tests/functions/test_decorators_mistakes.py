@@ -92,6 +92,16 @@ def test_a_decorator_applied_to_text_is_a_load_error(workspace: Path) -> None:
     assert "@workflow applies to a function (def or async def), not to str 'hello'" in error
 
 
+def test_a_decorator_on_a_wrapped_function_names_the_function_and_the_wrapper(workspace: Path) -> None:
+    # Given a data provider above functools.lru_cache (which returns a cache object, not a function)
+    error, file = only_error(workspace, "import functools\n\n@data_provider\n@functools.lru_cache(maxsize=1)\n"
+                                        "def countries():\n    return []\n")
+    # Then the error names the function and its wrapper, says what to do, and shows no memory address
+    assert "@data_provider applies to a function (def or async def), not to countries as wrapped by " \
+           "_lru_cache_wrapper (apply it directly to the def, below any decorator that wraps the function)" in error
+    assert " at 0x" not in error and f"{file}:" in error
+
+
 def test_a_decorator_on_a_method_is_a_load_error(workspace: Path) -> None:
     error, _ = only_error(workspace, "class Jobs:\n    @workflow\n    async def run(self):\n        pass\n")
     assert "@workflow on Jobs.run: a method of the class Jobs cannot be a Conduit function" in error

@@ -130,8 +130,7 @@ def _load_module(root: ImportRoot, path: Path, report: DiscoveryReport) -> None:
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as exc:  # a module calling sys.exit() at import must not stop the host
-        detail = exc.message if isinstance(exc, ConduitError) else "".join(traceback.format_exception_only(exc)).strip()
-        report.errors.append(LoadError(shown, detail))
+        report.errors.append(LoadError(shown, failure_text(exc, path)))
         return
     loaded_from = Path(getattr(module, "__file__", "") or "").resolve()
     if loaded_from != path.resolve():
@@ -141,3 +140,19 @@ def _load_module(root: ImportRoot, path: Path, report: DiscoveryReport) -> None:
         )
         return
     report.modules.append(module_name)
+
+
+def failure_text(exc: BaseException, path: Path) -> str:
+    """Why a module did not import, in one line where Python's own text would need several or leave the user
+    guessing: a syntax error says the line and its text (the file is the load error's path), a missing module says
+    where Conduit looked and what to do. A ConduitError's message is shown as is; anything else as Python puts it."""
+    if isinstance(exc, ConduitError):
+        return exc.message
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == path.resolve():
+        code = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
+        return f"{type(exc).__name__}: {exc.msg} (line {exc.lineno}{code})"
+    if type(exc) is ModuleNotFoundError and exc.name and "." not in exc.name:
+        return (f"ModuleNotFoundError: No module named '{exc.name}': it is not in the standard library, the installed "
+                f"packages or the workspace; add the package to requirements.txt (Azure's build installs it), or "
+                f"fix the name")
+    return "".join(traceback.format_exception_only(exc)).strip()

@@ -81,3 +81,27 @@ def test_a_relative_workspace_is_taken_from_the_app_folder_not_the_current_one(
     # Then the workspace is the folder beside function_app.py
     assert workspace_dir() == REPO_ROOT / "my_flows"
     assert (REPO_ROOT / "function_app.py").exists()
+
+
+def test_a_syntax_error_is_one_line_with_the_line_and_its_code(tmp_path: Path) -> None:
+    # Given a module missing a colon, and a module importing a neighbour that has a syntax error
+    _write(tmp_path, "broken.py", "from shared import workflow\n\n@workflow\nasync def broken(context)\n    pass\n")
+    _write(tmp_path, "flows/bad_helper.py", "def f(:\n    pass\n")
+    _write(tmp_path, "flows/uses_it.py", "import bad_helper\n")
+    # When discovered
+    errors = {Path(e.path).name: e.error for e in discover(FunctionRegistry(), [(tmp_path, "workspace")]).errors}
+    # Then the broken file's error is one line naming the line and its code (its path is the error's path)
+    assert errors["broken.py"] == "SyntaxError: expected ':' (line 4: async def broken(context))"
+    # And an error in another file keeps Python's text, which names that file
+    assert 'bad_helper.py", line 1' in errors["uses_it.py"] and "SyntaxError" in errors["uses_it.py"]
+
+
+def test_a_missing_package_says_where_conduit_looked_and_what_to_do(tmp_path: Path) -> None:
+    # Given a module importing a package that is not installed (the seed system's image had it)
+    _write(tmp_path, "tickets.py", "import halo_psa_sdk_not_installed\n")
+    # When discovered
+    [error] = discover(FunctionRegistry(), [(tmp_path, "workspace")]).errors
+    # Then the error names the module and says to add the package to requirements.txt
+    assert error.error.startswith("ModuleNotFoundError: No module named 'halo_psa_sdk_not_installed': it is not in the "
+                                  "standard library, the installed packages or the workspace; add the package to "
+                                  "requirements.txt")

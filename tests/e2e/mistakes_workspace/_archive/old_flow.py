@@ -1,0 +1,1 @@
+raise RuntimeError("a _-prefixed folder is never imported")

@@ -1,0 +1,6 @@
+from bifrost import workflow
+
+
+@workflow
+async def sync_users(context):
+    return "billing's users"

@@ -1,0 +1,6 @@
+from bifrost import workflow
+
+
+@workflow
+async def broken(context)
+    return "never"

@@ -1,0 +1,6 @@
+from bifrost import files, workflow
+
+
+@workflow
+async def export_report(context):
+    await files.write("report.csv", "a,b\n")

@@ -1,5 +1,5 @@
 # The two commands a new user needs; both install what is missing first (scripts/bootstrap.sh).
-.PHONY: run test lint lock bench package
+.PHONY: run test lint lock bench package check-workspace
 
 # `make run PORT=7072 AZURITE_PORTS=10010,10011,10012` when the default ports (7071; 10000-10002) are taken.
 run:
@@ -23,3 +23,8 @@ bench:
 # dist/conduit-<git short sha>.zip, or `make package OUTPUT=path.zip`. Standard library only; honours .funcignore.
 package:
 	@python3 scripts/package.py $(if $(OUTPUT),--output $(OUTPUT))
+
+# A workspace's load report before deploying it: modules, functions, every load error and skipped path with its
+# reason; exit 1 on load errors. `make check-workspace WORKSPACE=path` (default: CONDUIT_WORKSPACE, else ./workspace).
+check-workspace:
+	@bash scripts/bootstrap.sh && .venv/bin/python scripts/load_report.py $(WORKSPACE)

@@ -24,6 +24,7 @@ from shared.functions.registry import FunctionRegistry, Source, loading_source, 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_DIR = REPO_ROOT / "platform"
+MISSING_WORKSPACE = "the workspace folder (setting CONDUIT_WORKSPACE) does not exist, so no workspace function loaded"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ def discover(
     configured = roots is None
     roots = roots if roots is not None else [(PLATFORM_DIR, "platform"), (workspace_dir(), "workspace")]
     report = DiscoveryReport()
+    if configured and not workspace_dir().is_dir():
+        # Not an error (a fresh checkout has no workspace/ yet), but never silent: a mistyped CONDUIT_WORKSPACE
+        # would otherwise just leave the host with no workspace functions.
+        report.skipped.append(Skipped(str(workspace_dir()), MISSING_WORKSPACE))
     with use_registry(registry):
         loaded = [_load_root(root, source, report) for root, source in roots if root.is_dir()]
     if configured:

@@ -119,9 +119,9 @@ def render(report: Report) -> str:
         + "".join(f" ({key}={value or 'unset'})" for key, value in report.settings.items()),
         f"Modules loaded: {sum(report.modules.values())} ({report.modules['workspace']} workspace, "
         f"{report.modules['platform']} platform)",
-        f"Functions: {len(report.functions)} ({report.counts['workflows']} workflows, "
-        f"{report.counts['data_providers']} data providers; {report.counts['workspace_functions']} from the "
-        f"workspace)",
+        f"Functions: {len(report.functions)} ({_count(report.counts['workflows'], 'workflow')}, "
+        f"{_count(report.counts['data_providers'], 'data provider')}; {report.counts['workspace_functions']} from "
+        f"the workspace)",
     ]
     lines += _table(report.functions, ("source", "kind", "name", "location"))
     lines.append(f"Load errors: {len(report.load_errors)}")
@@ -132,6 +132,10 @@ def render(report: Report) -> str:
     lines.append(f"Skipped: {len(report.skipped)}")
     lines += [f"  {s['path']}: {s['reason']}" for s in report.skipped]
     return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[str]:

@@ -8,6 +8,7 @@ and a `.conduitignore` at the root of the folder (gitignore syntax) adds the wor
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,8 @@ class SkipRules:
             return "private file (_ prefix)"
         if "." in name[: -len(".py")]:
             return "file name has a '.' before .py, so it cannot be a module name"
+        if file.is_symlink() and not file.exists():
+            return f"broken symbolic link (its target {os.readlink(file)} does not exist)"
         return self._ignored(file, is_dir=False)
 
     def _ignored(self, path: Path, is_dir: bool) -> str | None:

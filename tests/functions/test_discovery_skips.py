@@ -89,3 +89,19 @@ def test_a_skipped_helper_can_still_be_imported_by_the_workflow_that_needs_it(tm
     # Then skipping means "not imported on its own", not "cannot be imported": the workflow module loads
     assert report.errors == []
     assert [Path(s.path).name for s in report.skipped] == ["_shared"]
+
+
+def test_a_broken_symbolic_link_is_reported_as_such_not_as_a_missing_module(tmp_path: Path) -> None:
+    # Given a workflow file that is a symbolic link whose target was moved away, next to a real module
+    _write(tmp_path, {"flow.py": "X = 1\n"})
+    (tmp_path / "moved.py").symlink_to(tmp_path / "elsewhere" / "moved.py")
+
+    # When the workspace is discovered
+    report = discover(FunctionRegistry(), [(tmp_path, "workspace")])
+
+    # Then the real module loads and the link is listed with what is wrong with it (not "No module named ...")
+    assert report.errors == []
+    assert [name.split(".", 1)[1] for name in report.modules] == ["flow"]
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
+        ("moved.py", f"broken symbolic link (its target {tmp_path / 'elsewhere' / 'moved.py'} does not exist)"),
+    ]

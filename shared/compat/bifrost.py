@@ -56,6 +56,11 @@ OFFERED: dict[str, Any] = {
 
 def not_offered(name: str) -> CompatImportError:
     """The load error for `bifrost.<name>` (a submodule or a name imported from it)."""
+    if name in OFFERED:  # `import bifrost.workflow`: offered, but as a name of the module, not a module of its own
+        return CompatImportError(
+            f"`{MODULE_NAME}.{name}` is not a module: Conduit offers {name} as a name, so write "
+            f"`from {MODULE_NAME} import {name}`."
+        )
     reason = _REASONS.get(name, "it is not part of Conduit's API")
     yet = " yet" if name in _LATER else ""
     return CompatImportError(

@@ -198,3 +198,13 @@ def test_the_setting_decides_when_the_runtime_installs_the_finder(
         assert ("perhaps" in caplog.text) is (value == "perhaps")
     finally:
         finder.uninstall()
+
+
+def test_importing_an_offered_name_as_a_module_says_how_to_import_it(tmp_path: Path, compat_on: None) -> None:
+    # Given a file that imports an offered name as if it were a submodule
+    tag = uuid.uuid4().hex[:8]
+    _, report = load(tmp_path, {f"as_module_{tag}.py": "import bifrost.workflow\n"})
+    # Then its load error says how to import it, not that Conduit does not offer it (while listing it as offered)
+    assert errors_by_file(report) == {f"as_module_{tag}.py": "`bifrost.workflow` is not a module: Conduit offers "
+                                                             "workflow as a name, so write `from bifrost import "
+                                                             "workflow`."}

@@ -123,10 +123,16 @@ def _importable_elsewhere(name: str) -> bool:
     return known
 
 
+# The app's own folder (function_app.py, functions/, devhost/, ...) is not a library a workspace helper could mean;
+# of its modules only Conduit's `shared` (the user-facing API) outranks a workspace file of the same name.
+_APP_FOLDER = Path(__file__).resolve().parents[2]
+_APP_API = frozenset({"shared"})
+
+
 def _found_elsewhere(name: str) -> bool:
     module = sys.modules.get(name)
     if module is not None:
-        return root_of(getattr(module, "__name__", "") or "") is None
+        return root_of(getattr(module, "__name__", "") or "") is None and not _app_module(name, module.__spec__)
     for finder in sys.meta_path:
         if isinstance(finder, PlainNameFinder) or not hasattr(finder, "find_spec"):
             continue
@@ -135,8 +141,16 @@ def _found_elsewhere(name: str) -> bool:
         except ImportError:  # a finder that refuses the name (the `bifrost` one when switched off) does not have it
             continue
         if spec is not None and not _is_namespace(spec):
-            return True
+            return not _app_module(name, spec)
     return False
+
+
+def _app_module(name: str, spec: importlib.machinery.ModuleSpec | None) -> bool:
+    """Whether `name` is one of the app folder's own top-level modules (`functions`, `function_app`), not `shared`."""
+    origin = getattr(spec, "origin", None)
+    if name in _APP_API or not origin:
+        return False
+    return Path(origin).resolve().parent in (_APP_FOLDER, _APP_FOLDER / name)
 
 
 def _is_namespace(spec: importlib.machinery.ModuleSpec) -> bool:

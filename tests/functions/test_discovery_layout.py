@@ -223,3 +223,20 @@ def test_an_import_in_a_hot_function_body_costs_about_what_it_costs_outside_the_
 
     # Then the neighbour-aware import adds a small constant (~6x a bare `import json`), not the ~100x it cost before
     assert inside < outside * 30, f"{inside * 1e6:.1f} us per import in the workspace, {outside * 1e6:.1f} us outside"
+
+
+def test_a_helper_named_like_the_apps_own_modules_is_the_neighbour(tmp_path: Path) -> None:
+    # Given helpers named functions.py and function_app.py beside a workflow (the app folder has modules so named)
+    _write(tmp_path, {
+        "sub/functions.py": "def label():\n    return 'my functions helper'\n",
+        "sub/function_app.py": "NAME = 'my app helper'\n",
+        "sub/flow.py": "import functions\nimport function_app\nfrom shared import workflow\n\n"
+                       "@workflow(name='app_named_helpers')\ndef run(context):\n"
+                       "    return [functions.label(), function_app.NAME]\n",
+    })
+    registry = FunctionRegistry()
+    # When discovered and run
+    report = discover(registry, [(tmp_path, "workspace")])
+    # Then the workflow gets its neighbours, not Conduit's trigger package or app module
+    assert report.errors == []
+    assert _run(registry, "app_named_helpers") == ["my functions helper", "my app helper"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -52,7 +53,17 @@ def run_command(root: Path, tmp_path: Path, port: int, azurite_ports: list[int])
         "--data-dir",
         str(tmp_path / ".azurite"),
     ]
-    return subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    """A failed assertion must not leave the run command, devhost and Azurite running for the rest of the suite."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def test_run_creates_settings_starts_everything_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -61,24 +72,27 @@ def test_run_creates_settings_starts_everything_and_stops_on_ctrl_c(tmp_path: Pa
     port, azurite_ports = free_port(), [free_port() for _ in range(3)]
     # When the run command starts
     process = run_command(root, tmp_path, port, azurite_ports)
-    assert process.stdout is not None
-    lines: list[str] = []
-    for line in process.stdout:
-        lines.append(line)
-        if "Press Ctrl-C" in line:
-            break
-    output = "".join(lines)
-    # Then it generated local.settings.json with a fresh key and printed the URL, the key and a curl line
-    key = json.loads((root / "local.settings.json").read_text())["Values"]["CONDUIT_ADMIN_KEY"]
-    assert key != "change-me" and len(key) >= 32
-    assert f"Conduit is running at http://localhost:{port}/api" in output
-    assert f'curl -s -X POST http://localhost:{port}/api/workflows/greet/execute -H "x-api-key: {key}"' in output
-    assert httpx.get(f"http://127.0.0.1:{port}/api/health").json() == {"status": "ok"}
-    # And Ctrl-C stops devhost and Azurite cleanly
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=20) == 0
-    for used in (port, *azurite_ports):
-        wait_until(lambda p=used: _free(p), timeout=5)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        output = "".join(lines)
+        # Then it generated local.settings.json with a fresh key and printed the URL, the key and a curl line
+        key = json.loads((root / "local.settings.json").read_text())["Values"]["CONDUIT_ADMIN_KEY"]
+        assert key != "change-me" and len(key) >= 32
+        assert f"Conduit is running at http://localhost:{port}/api" in output
+        assert f'curl -s -X POST http://localhost:{port}/api/workflows/greet/execute -H "x-api-key: {key}"' in output
+        assert httpx.get(f"http://127.0.0.1:{port}/api/health").json() == {"status": "ok"}
+        # And Ctrl-C stops devhost and Azurite cleanly
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        for used in (port, *azurite_ports):
+            wait_until(lambda p=used: _free(p), timeout=5)
+    finally:
+        _stop_group(process)
     assert (tmp_path / ".azurite").is_dir()
 
 

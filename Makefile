@@ -20,9 +20,9 @@ bench:
 	@bash scripts/bootstrap.sh && for f in benchmarks/*.py; do .venv/bin/python $$f; done
 
 # The deployment zip for `az functionapp deployment source config-zip --build-remote true` (README, Deploy to Azure):
-# dist/conduit-<git short sha>.zip, or `make package OUTPUT=path.zip`. Standard library only; honours .funcignore.
+# dist/conduit-<git short sha>.zip, or `make package OUTPUT=path.zip`. Honours .funcignore (gitignore syntax).
 package:
-	@python3 scripts/package.py $(if $(OUTPUT),--output $(OUTPUT))
+	@bash scripts/bootstrap.sh && .venv/bin/python scripts/package.py $(if $(OUTPUT),--output $(OUTPUT))
 
 # A workspace's load report before deploying it: modules, functions, every load error and skipped path with its
 # reason; exit 1 on load errors. `make check-workspace WORKSPACE=path` (default: CONDUIT_WORKSPACE, else ./workspace).

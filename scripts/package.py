@@ -8,8 +8,8 @@ when it exists: it is git-ignored but it is the app's own code.
 
 The zip is reproducible: entries sorted, every timestamp 1980-01-01, file modes kept.
 
-    python scripts/package.py                      # dist/conduit-<git short sha>.zip
-    python scripts/package.py --output /tmp/app.zip
+    .venv/bin/python scripts/package.py            # dist/conduit-<git short sha>.zip
+    .venv/bin/python scripts/package.py --output /tmp/app.zip
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+import pathspec
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 IGNORE_FILE = ".funcignore"
@@ -38,62 +39,11 @@ class PackageError(Exception):
     """The app root cannot be packaged as it is (a required file is missing or excluded)."""
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One `.funcignore` line: a gitignore pattern, compiled."""
-
-    pattern: re.Pattern[str]
-    negated: bool
-    directories_only: bool
-
-    @classmethod
-    def parse(cls, line: str) -> Rule | None:
-        text = line.rstrip("\n").rstrip()
-        if not text or text.startswith("#"):
-            return None
-        negated = text.startswith("!")
-        text = text[1:] if negated else text.removeprefix("\\")
-        directories_only = text.endswith("/")
-        text = text.rstrip("/")
-        anchored = "/" in text
-        body = _glob_to_regex(text.lstrip("/"))
-        return cls(re.compile(body if anchored else f"(?:.*/)?{body}"), negated, directories_only)
-
-    def matches(self, relative: str, is_dir: bool) -> bool:
-        return (is_dir or not self.directories_only) and self.pattern.fullmatch(relative) is not None
-
-
-def _glob_to_regex(glob: str) -> str:
-    """gitignore glob to regex: `*` and `?` stay within a path segment, `**` crosses them, `[...]` is a class."""
-    out, i = [], 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif glob[i] == "[" and "]" in glob[i + 1 :]:
-            end = glob.index("]", i + 1)
-            out.append("[" + glob[i + 1 : end].replace("!", "^", 1) + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return "".join(out)
-
-
 class IgnoreRules:
-    """The rules of one `.funcignore`; as in git, the last rule that matches a path decides."""
+    """The rules of one `.funcignore`, read as git reads a `.gitignore` (pathspec, as discovery's `.conduitignore`)."""
 
     def __init__(self, lines: list[str]) -> None:
-        self.rules = [rule for rule in map(Rule.parse, lines) if rule is not None]
+        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
 
     @classmethod
     def load(cls, root: Path) -> IgnoreRules:
@@ -101,11 +51,7 @@ class IgnoreRules:
         return cls(path.read_text(encoding="utf-8").splitlines() if path.is_file() else [])
 
     def ignored(self, relative: str, is_dir: bool) -> bool:
-        verdict = False
-        for rule in self.rules:
-            if rule.matches(relative, is_dir):
-                verdict = not rule.negated
-        return verdict
+        return self.spec.match_file(relative + "/" if is_dir else relative)
 
 
 def package_files(root: Path, rules: IgnoreRules) -> Iterator[tuple[Path, str]]:

@@ -11,7 +11,6 @@ When the host's timeout fires it recycles the Python worker and every execution 
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
@@ -44,14 +43,10 @@ def function_timeout() -> float:
 
 
 def engine_max_timeout() -> int:
-    """The largest `timeout_seconds` a workflow may ask for (wherever the layout change puts the decorators)."""
-    for name in ("shared.functions.decorators", "shared.decorators"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-        return int(module.MAX_TIMEOUT)
-    raise AssertionError("no decorators module defines MAX_TIMEOUT")
+    """The largest `timeout_seconds` a workflow may ask for."""
+    from shared.functions.decorators import MAX_TIMEOUT
+
+    return MAX_TIMEOUT
 
 
 def test_function_timeout_is_valid_on_flex_consumption_and_premium() -> None:

@@ -62,11 +62,16 @@ async def test_options_lists_the_methods_of_a_path(api: Api) -> None:
     assert response.status_code == 204 and response.headers["Allow"] == "OPTIONS, POST"
 
 
-async def test_admin_routes_refuse_other_callers_before_reading_the_body(api: Api) -> None:
-    # Given the route table's script route, which only platform admins may call
+async def test_admin_routes_check_the_caller_before_reading_the_body(api: Api) -> None:
+    # Given the script route, which the table declares for platform admins only, with a body model
     route = next(r for r in TABLE.routes if r.path == "scripts/execute")
-    # Then it says so in the table, from which the OpenAPI document and the docs are made
     assert route.access == "admin" and route.body is not None
+    # When it is called with a wrong key and a body that is not even JSON
+    status, body = await api.call(
+        "execute_script", "POST", "http://localhost/api/scripts/execute", raw=b"{not json", key="wrong-key"
+    )
+    # Then the caller is refused first (401), before the body is read (which would be a 400)
+    assert status == 401 and body["error"]["code"] == "unauthorized"
 
 
 def test_every_path_is_one_function_plus_the_catch_all(app_functions) -> None:

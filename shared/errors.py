@@ -92,6 +92,37 @@ class WorkflowNotFoundError(NotFoundError):
         self.name = name
 
 
+class DataProviderNotFoundError(NotFoundError):
+    """No registered data provider has this name."""
+
+    code = "data_provider_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No data provider named '{name}' is registered. GET /api/data-providers lists them.")
+        self.name = name
+
+
+class ProviderFailedError(ConduitError):
+    """A data provider ran but gave no usable options: it raised, or returned something that is not a list of
+    `{"label", "value"}` items. `details` names the provider, the error type and, for admins, nothing more secret
+    than what an execution record shows (HTTP 502: the provider, not the caller, is at fault)."""
+
+    code = "provider_failed"
+
+
+class ProviderRefusedError(ProviderFailedError):
+    """The provider raised `UserError`: its own message, written for the user, about the inputs it was given
+    (HTTP 422: the caller can change them)."""
+
+    code = "provider_user_error"
+
+
+class ProviderTimeoutError(ProviderFailedError):
+    """The provider ran past its `timeout_seconds` (HTTP 504)."""
+
+    code = "provider_timeout"
+
+
 class ExecutionNotFoundError(NotFoundError):
     """No execution with this id exists in the caller's scope."""
 

@@ -9,9 +9,10 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 GLOBAL_SCOPE = "GLOBAL"
+FunctionRole = Literal["workflow", "data_provider"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -140,7 +141,8 @@ class ExecutionRequest:
     config: dict[str, Any] = field(default_factory=dict)
     trigger: dict[str, Any] = field(default_factory=lambda: {"kind": "api"})
     transient: bool = False
-    no_cache: bool = False
+    no_cache: bool = False  # a data provider's run skips the cache read and refreshes the entry
+    role: FunctionRole = "workflow"  # how the named function is used: one function may be both (see registry)
 
     @property
     def effective_scope(self) -> str:
@@ -168,8 +170,9 @@ class ExecutionResult:
     integration_calls: list[dict[str, Any]] = field(default_factory=list)
     error_message: str | None = None
     error_type: str | None = None
-    cached: bool = False
+    cached: bool = False  # a data provider's options came from the cache, not from a run
     cache_expires_at: str | None = None
+    stale: bool = False  # cached options past their expiry, served while one refresh runs in the background
     started_at: datetime | None = None
     completed_at: datetime | None = None
 

@@ -3,7 +3,14 @@
 `Engine.execute` resolves and validates first (errors there are the caller's: unknown workflow, bad input, a
 script that does not compile) and then runs a pipeline of small layers, each wrapping the next:
 
-    persisted -> captured -> classified -> timed -> call the user function
+    persisted -> supervised -> captured -> classified -> timed -> call the user function
+
+A data provider (`request.role == "data_provider"`) runs transient through a pipeline of its own:
+
+    cached -> captured -> shaped -> classified -> timed -> call the provider
+
+`cached` (caching.py) answers from the provider cache without calling the function on a hit; `shaped` (options.py)
+fails a run whose value is not a list of options, so nothing else is ever cached.
 
 `persisted` writes the record before and after, `captured` attributes log lines and binds the context,
 `classified` turns a return value or an exception into a status, `timed` (deadline.py) runs the user call as a
@@ -22,15 +29,17 @@ from typing import TYPE_CHECKING, Any
 
 from shared.capture.log_capture import LogCapture, capture_for
 from shared.engine import recycling
+from shared.engine.caching import cached
 from shared.engine.context import ExecutionContext
 from shared.engine.deadline import timed
 from shared.engine.invocation import Invocation, Pipeline
 from shared.engine.layers import captured, classified
+from shared.engine.options import shaped
 from shared.engine.persistence import persisted
 from shared.engine.scripts import Script, compile_script, namespace_for
 from shared.engine.supervision import supervised
 from shared.engine.threads import SyncRunner
-from shared.errors import InputValidationError, WorkflowNotFoundError
+from shared.errors import DataProviderNotFoundError, InputValidationError, WorkflowNotFoundError
 from shared.functions.registry import FunctionRegistry, get_registry
 from shared.functions.signature import call_shape
 from shared.functions.validation import validate_parameters
@@ -38,6 +47,7 @@ from shared.identity import policy
 from shared.models import Caller, ExecutionRecord, ExecutionRequest, ExecutionResult, ExecutionStatus, utc_now
 
 if TYPE_CHECKING:
+    from shared.engine.caching import ProviderCache
     from shared.storage.executions import ExecutionStore
 
 SCRIPT_TIMEOUT_SECONDS = 1800
@@ -52,12 +62,16 @@ class Engine:
         store: ExecutionStore | None = None,
         *,
         sync_workers: int | None = None,
+        cache: ProviderCache | None = None,
     ) -> None:
         self.registry = registry if registry is not None else get_registry()
         self.store = store
+        self.cache = cache
         self.threads = SyncRunner(sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64")))
         store_of = lambda: self.store  # noqa: E731 - the store may be attached after construction
+        cache_of = lambda: self.cache  # noqa: E731 - so may the cache
         self._pipeline: Pipeline = persisted(store_of, supervised(store_of, captured(classified(timed(self._call)))))
+        self._provider_pipeline: Pipeline = cached(cache_of, captured(shaped(classified(timed(self._call)))))
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         """Run one execution. Raises only for caller errors, before any user code runs or anything is stored."""
@@ -74,8 +88,9 @@ class Engine:
     async def _run(self, invocation: Invocation) -> ExecutionResult:
         recycler = recycling.current()
         recycler.in_flight += 1
+        pipeline = self._provider_pipeline if invocation.request.role == "data_provider" else self._pipeline
         try:
-            return await self._pipeline(invocation)
+            return await pipeline(invocation)
         finally:
             recycler.in_flight -= 1
 
@@ -103,6 +118,8 @@ class Engine:
         """Resolve what to run and validate its input."""
         scope = request.effective_scope
         if request.code is not None:
+            if request.role == "data_provider":
+                raise DataProviderNotFoundError(request.name or "script")
             policy.check_script(request.caller)
             script = compile_script(request.code, request.name or "script")
             name = request.name or "script"
@@ -111,12 +128,18 @@ class Engine:
             capture = capture_for(request, name, module="__main__")
             return self._invocation(request, context, name, SCRIPT_TIMEOUT_SECONDS, capture, script, namespace)
         metadata = self.registry.get(request.name or "")
+        as_provider = request.role == "data_provider"
+        if as_provider and (metadata is None or not metadata.is_data_provider):
+            raise DataProviderNotFoundError(request.name or "")
         if metadata is None:
             raise WorkflowNotFoundError(request.name or "")
+        if as_provider:
+            request.transient = True  # a provider's runs are never stored as executions
         arguments = validate_parameters(metadata, request.parameters)
         context = self._context(request, scope, metadata.name)
         capture = capture_for(request, metadata.name, module=metadata.function.__module__, declared=metadata.log_level)
-        invocation = self._invocation(request, context, metadata.name, metadata.timeout_seconds, capture)
+        timeout = metadata.provider_timeout_seconds if as_provider else metadata.timeout_seconds
+        invocation = self._invocation(request, context, metadata.name, timeout, capture)
         invocation.metadata, invocation.arguments = metadata, arguments
         return invocation
 

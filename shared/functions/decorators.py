@@ -58,8 +58,12 @@ WORKFLOW_ARGUMENTS = (
     "allowed_methods", "disable_global_key", "public_endpoint", "retry_policy", "schedule", "log_level",
 )
 DATA_PROVIDER_ARGUMENTS = (
-    "name", "description", "category", "tags", "cache_ttl_seconds", "timeout_seconds", "log_level",
+    "name", "description", "category", "tags", "cache_ttl_seconds", "timeout_seconds", "log_level", "cache_scope",
+    "stale_while_revalidate_seconds",
 )
+CACHE_SCOPES = ("organization", "user")
+# A provider fills a dropdown while someone waits: its own default timeout is short.
+DEFAULT_PROVIDER_TIMEOUT = 30
 
 
 def param(
@@ -218,6 +222,8 @@ def data_provider(
     cache_ttl_seconds: int = 300,
     timeout_seconds: int | None = None,
     log_level: str = "INFO",
+    cache_scope: str = "organization",
+    stale_while_revalidate_seconds: int = 0,
 ) -> Callable[[F], F]: ...
 
 
@@ -230,12 +236,17 @@ def data_provider(
     cache_ttl_seconds: Any = 300,
     timeout_seconds: Any = None,
     log_level: Any = "INFO",
+    cache_scope: Any = "organization",
+    stale_while_revalidate_seconds: Any = 0,
     **unknown: Any,
 ) -> Any:
     """Register a function as a data provider (`@data_provider` or `@data_provider(...)`): it returns options
-    (`[{"label", "value"}]`) for form fields.
+    (`[{"label", "value", "description"?, "metadata"?}]`) for form fields.
 
-    `category`, `tags` and `log_level` as for `@workflow`.
+    Its options are cached for `cache_ttl_seconds` (0: never) per organization, provider and inputs, and per user
+    too with `cache_scope="user"` (options that depend on who asks). Within `stale_while_revalidate_seconds` after
+    expiry the old options are served at once while one refresh runs. `timeout_seconds` defaults to 30: someone is
+    waiting for the dropdown. `category`, `tags` and `log_level` as for `@workflow`.
     """
     target, name = (name, None) if _is_target(name) else (None, name)
 
@@ -243,13 +254,16 @@ def data_provider(
         with _located(function):
             where = _start("@data_provider", function, name, extra, unknown, DATA_PROVIDER_ARGUMENTS)
             _check_texts(where, description=description, category=category)
-            if not isinstance(cache_ttl_seconds, int) or isinstance(cache_ttl_seconds, bool) or cache_ttl_seconds < 0:
-                raise RegistrationError(f"{where}: cache_ttl_seconds must be a whole number of seconds >= 0.")
-            timeout = _timeout(where, timeout_seconds)
+            _check_seconds(where, cache_ttl_seconds=cache_ttl_seconds,
+                           stale_while_revalidate_seconds=stale_while_revalidate_seconds)
+            _check_choice(where, "cache_scope", cache_scope, CACHE_SCOPES)
+            timeout = _timeout(where, DEFAULT_PROVIDER_TIMEOUT if timeout_seconds is None else timeout_seconds)
             level = _checked_level(where, log_level)
             metadata = FunctionMetadata(
                 **_base_metadata(where, function, name, description, category, _kinds(where, "data_provider", tags)),
-                execution_mode="sync", timeout_seconds=timeout, cache_ttl_seconds=cache_ttl_seconds, log_level=level,
+                execution_mode="sync", timeout_seconds=timeout, provider_timeout_seconds=timeout,
+                cache_ttl_seconds=cache_ttl_seconds, cache_scope=cache_scope,
+                stale_while_revalidate_seconds=stale_while_revalidate_seconds, log_level=level,
             )
         return _register(function, metadata)
 
@@ -348,6 +362,12 @@ def _check_flags(where: str, **values: Any) -> None:
     for field_name, value in values.items():
         if not isinstance(value, bool):
             raise RegistrationError(f"{where}: {field_name} must be True or False, got {reprlib.repr(value)}.")
+
+
+def _check_seconds(where: str, **values: Any) -> None:
+    for field_name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise RegistrationError(f"{where}: {field_name} must be a whole number of seconds >= 0, got {value!r}.")
 
 
 def _text_list(where: str, field_name: str, value: Any, default: tuple[str, ...]) -> tuple[str, ...]:

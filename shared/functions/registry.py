@@ -70,6 +70,9 @@ class FunctionMetadata:
     disable_global_key: bool = False
     public_endpoint: bool = False
     cache_ttl_seconds: int = 300
+    cache_scope: str = "organization"  # or "user": cached options never cross users
+    stale_while_revalidate_seconds: int = 0
+    provider_timeout_seconds: int = 30  # its timeout when it runs as a data provider (its own decorator's)
     source: Source | None = None
     retry_policy: dict[str, Any] | None = field(default=None, compare=False)
     schedule: str | None = None
@@ -111,6 +114,23 @@ class FunctionMetadata:
         }
 
 
+    def to_provider_api(self) -> dict[str, Any]:
+        """The shape `GET /api/data-providers` lists."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "category": self.category,
+            "tags": sorted(self.tags),
+            "cache_ttl_seconds": self.cache_ttl_seconds,
+            "cache_scope": self.cache_scope,
+            "stale_while_revalidate_seconds": self.stale_while_revalidate_seconds,
+            "timeout_seconds": self.provider_timeout_seconds,
+            "source": self.source,
+            "parameters": [p.to_api() for p in self.parameters],
+            "input_schema": self.input_model.json_schema if self.input_model is not None else None,
+        }
+
+
 def _source_file(function: Callable[..., Any]) -> str:
     try:
         return inspect.getsourcefile(function) or "<unknown>"
@@ -144,7 +164,9 @@ def shown_path(file: str) -> str:
 
 # Fields each decorator owns; when one function carries both decorators the merged record takes each field from
 # the decorator that owns it, so the order in which they are stacked does not matter.
-_DATA_PROVIDER_FIELDS = ("cache_ttl_seconds",)
+_DATA_PROVIDER_FIELDS = (
+    "cache_ttl_seconds", "cache_scope", "stale_while_revalidate_seconds", "provider_timeout_seconds",
+)
 
 
 def merge(existing: FunctionMetadata, new: FunctionMetadata) -> FunctionMetadata:

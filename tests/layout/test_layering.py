@@ -26,6 +26,8 @@ RANKS = {
     "shared.engine": 4,
     "shared.executions": 5,
     "shared.compat": 5,
+    "shared.providers": 5,
+    "shared.forms": 6,
     "shared.runtime": 6,
     "shared.api": 7,
 }

@@ -1,0 +1,39 @@
+"""HTTP: list data providers, run one for its options (through the engine's cache), invalidate its cache."""
+
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.api.http import json_response
+from shared.api.routes import ApiCall, Route
+from shared.providers.service import ProviderCall, list_providers, provider_options
+from shared.runtime import get_runtime
+
+
+class OptionsBody(BaseModel):
+    """Body of `POST /api/data-providers/{name}`."""
+
+    model_config = ConfigDict(extra="forbid")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    no_cache: bool = False
+    debug: bool = False
+
+
+async def list_data_providers(call: ApiCall) -> func.HttpResponse:
+    """Every registered data provider with its parameters, input schema and cache settings."""
+    runtime = await get_runtime()
+    return json_response({"items": list_providers(runtime.registry)})
+
+
+async def get_data_provider_options(call: ApiCall) -> func.HttpResponse:
+    """The provider's options for these inputs: from the cache when fresh, else from a run of the provider."""
+    body: OptionsBody = call.body
+    provider_call = ProviderCall(call.path("name"), call.known_caller, body.inputs, body.no_cache, body.debug)
+    return json_response(await provider_options(await get_runtime(), provider_call))
+
+
+routes = [
+    Route("GET", "data-providers", list_data_providers),
+    Route("POST", "data-providers/{name}", get_data_provider_options, body=OptionsBody),
+]

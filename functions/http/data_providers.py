@@ -30,7 +30,8 @@ async def get_data_provider_options(call: ApiCall) -> func.HttpResponse:
     """The provider's options for these inputs: from the cache when fresh, else from a run of the provider."""
     body: OptionsBody = call.body
     provider_call = ProviderCall(call.path("name"), call.known_caller, body.inputs, body.no_cache, body.debug)
-    return json_response(await provider_options(await get_runtime(), provider_call))
+    runtime = await get_runtime()
+    return json_response(await provider_options(runtime.engine, provider_call))
 
 
 routes = [

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.engine.core import Engine
 from shared.errors import ProviderFailedError, ProviderRefusedError, ProviderTimeoutError
-from shared.executions.services import Services
 from shared.functions.registry import FunctionRegistry
 from shared.identity import policy
 from shared.models import Caller, ExecutionRequest, ExecutionResult, ExecutionStatus
@@ -34,7 +34,7 @@ def list_providers(registry: FunctionRegistry) -> list[dict[str, Any]]:
     return [metadata.to_provider_api() for metadata in registry.list("data_provider")]
 
 
-async def provider_options(services: Services, call: ProviderCall) -> dict[str, Any]:
+async def provider_options(engine: Engine, call: ProviderCall) -> dict[str, Any]:
     """The provider's options as `{"provider", "options", "cached", "cache_expires_at", "stale"}` (+ `logs` when
     debugging). Raises `DataProviderNotFoundError` (404), `InputValidationError` (422, every field at once),
     `ProviderFailedError` and its kinds."""
@@ -50,7 +50,7 @@ async def provider_options(services: Services, call: ProviderCall) -> dict[str, 
         no_cache=call.no_cache,
         role="data_provider",
     )
-    result = await services.engine.execute(request)
+    result = await engine.execute(request)
     if result.status is not ExecutionStatus.SUCCESS:
         raise provider_error(call.name, result, call.debug)
     answer: dict[str, Any] = {

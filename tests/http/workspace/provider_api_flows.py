@@ -9,7 +9,8 @@ from shared import data_provider, param, workflow
 @param("unit", type="string", validation={"enum": ["eu", "us"]})
 def api_sizes(limit: int, unit: str = "eu") -> list[dict]:
     sizes = ["XS", "S", "M", "L", "XL"][:limit]
-    return [{"label": f"{size} ({unit})", "value": size, "description": None, "rank": i} for i, size in enumerate(sizes)]
+    return [{"label": f"{size} ({unit})", "value": size, "description": None, "rank": rank}
+            for rank, size in enumerate(sizes)]
 
 
 @workflow(name="api_both", execution_mode="sync")

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.compat import finder as bifrost_compat
 from shared.engine import finisher, supervision
+from shared.engine.caching import ProviderCache
 from shared.engine.core import Engine
 from shared.engine.watchdog import LoopWatchdog
 from shared.executions import detached, service
@@ -44,6 +45,8 @@ class Runtime(Services):
         if self.watchdog is not None:
             self.watchdog.stop()
         await asyncio.to_thread(supervision.stop_all)  # the supervisor starts again with the next execution
+        if self.engine.cache is not None:  # background refreshes of stale options finish (or are cancelled) first
+            await self.engine.cache.close(_CACHE_REFRESH_SECONDS)
         self.engine.close()
         await self.queue.close()
         await self.store.close()
@@ -52,6 +55,7 @@ class Runtime(Services):
 _discovery_log = logging.getLogger("conduit.discovery")
 _PENDING_WRITES_SECONDS = 5.0
 _DETACHED_RUNS_SECONDS = 30.0
+_CACHE_REFRESH_SECONDS = 5.0
 _discovery_lock = threading.Lock()
 _discovered: tuple[FunctionRegistry, DiscoveryReport] | None = None
 _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
@@ -100,8 +104,9 @@ async def _create_runtime() -> Runtime:
     account = StorageAccount.from_env()
     store = ExecutionStore.open(account)
     queue = ExecutionQueue(account)
-    await asyncio.gather(store.ensure_tables(), queue.ensure())
-    engine = Engine(registry, store)
+    cache = ProviderCache.open(account)
+    await asyncio.gather(store.ensure_tables(), queue.ensure(), cache.ensure_table())
+    engine = Engine(registry, store, cache=cache)
     watchdog = LoopWatchdog.watch_running_loop()
     return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, watchdog=watchdog)
 

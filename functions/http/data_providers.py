@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
+from shared.providers.cache import invalidate_provider_cache
 from shared.providers.service import ProviderCall, list_providers, provider_options
 from shared.runtime import get_runtime
 
@@ -34,7 +35,14 @@ async def get_data_provider_options(call: ApiCall) -> func.HttpResponse:
     return json_response(await provider_options(runtime.engine, provider_call))
 
 
+async def invalidate_data_provider_cache(call: ApiCall) -> func.HttpResponse:
+    """Invalidate a provider's cached options on every instance (admins); the answer says within how long."""
+    runtime = await get_runtime()
+    return json_response(await invalidate_provider_cache(runtime.engine, call.known_caller, call.path("name")))
+
+
 routes = [
     Route("GET", "data-providers", list_data_providers),
     Route("POST", "data-providers/{name}", get_data_provider_options, body=OptionsBody),
+    Route("DELETE", "data-providers/{name}/cache", invalidate_data_provider_cache, access="admin"),
 ]

@@ -1,4 +1,5 @@
-"""Timer: every 5 minutes, finish the executions nobody else will (see shared.executions.cleanup).
+"""Timer: every 5 minutes, finish the executions nobody else will (see shared.executions.cleanup), and purge the
+data-provider cache's expired entries and stale leases (shared.providers.cache).
 
 `CONDUIT_CLEANUP_SCHEDULE` (an NCRONTAB expression, default every 5 minutes) is read when the app is indexed; chaos
 runs and tests use a shorter one.
@@ -10,6 +11,7 @@ import os
 import azure.functions as func
 
 from shared.executions.cleanup import clean_up
+from shared.providers.cache import purge_provider_cache
 from shared.runtime import get_runtime
 
 bp = func.Blueprint()
@@ -19,9 +21,11 @@ SCHEDULE = os.environ.get("CONDUIT_CLEANUP_SCHEDULE", "").strip() or "0 */5 * * 
 
 
 async def clean_up_executions(timer: func.TimerRequest) -> None:
-    report = await clean_up(await get_runtime())
-    if report.changed:
-        log.info("clean-up: %s", report.summary())
+    runtime = await get_runtime()
+    report = await clean_up(runtime)
+    purged = await purge_provider_cache(runtime.engine)
+    if report.changed or purged.changed:
+        log.info("clean-up: %s", "; ".join(part for part in (report.summary(), purged.summary()) if part))
 
 
 bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False)(clean_up_executions)

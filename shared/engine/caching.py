@@ -338,7 +338,9 @@ async def _quietly(what: str, work: Awaitable[T], default: T) -> T:
     try:
         return await work
     except Exception as error:
-        log.warning("provider cache: could not %s (%s: %s); going on without it", what, type(error).__name__, error)
+        first_line = (str(error).strip().splitlines() or [""])[0]  # the SDK's message goes on with headers and body
+        log.warning("provider cache: could not %s (%s: %s); going on without it", what, type(error).__name__,
+                    first_line)
         return default
 
 

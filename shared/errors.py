@@ -102,6 +102,22 @@ class DataProviderNotFoundError(NotFoundError):
         self.name = name
 
 
+class FormNotFoundError(NotFoundError):
+    """No form with this id exists in the scopes the caller can see (or it is inactive and the caller no admin)."""
+
+    code = "form_not_found"
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__(f"No form with id '{form_id}' was found. GET /api/forms lists the forms you can use.")
+        self.form_id = form_id
+
+
+class FormFieldNotFoundError(NotFoundError):
+    """The form has no such field, or the field takes no options from a data provider."""
+
+    code = "form_field_not_found"
+
+
 class ProviderFailedError(ConduitError):
     """A data provider ran but gave no usable options: it raised, or returned something that is not a list of
     `{"label", "value"}` items. `details` names the provider, the error type and, for admins, nothing more secret
@@ -242,6 +258,18 @@ class StaleRecordError(ConflictError):
     """The record changed since it was read (its ETag no longer matches); read it again and decide again."""
 
     code = "stale_record"
+
+
+class PreconditionFailedError(ConflictError):
+    """An `If-Match` ETag no longer names the stored version: someone changed it since it was read (HTTP 412)."""
+
+    code = "precondition_failed"
+
+
+class PreconditionRequiredError(ConflictError):
+    """An update that must name the version it replaces (`If-Match`) did not (HTTP 428)."""
+
+    code = "precondition_required"
 
 
 class BadMessageError(ConduitError):

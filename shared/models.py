@@ -53,6 +53,7 @@ class Caller:
     name: str | None = None
     is_platform_admin: bool = False
     scope: str = GLOBAL_SCOPE
+    roles: frozenset[str] = frozenset()  # the caller's roles in its organization (forms with access_level "roles")
 
     def to_dict(self) -> dict[str, Any]:
         """The caller as every record stores it, whatever ran the execution (sync, queued, scheduled)."""

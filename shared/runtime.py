@@ -27,6 +27,7 @@ from shared.functions.registry import FunctionRegistry, get_registry
 from shared.models import ExecutionRequest, ExecutionResult
 from shared.storage.account import StorageAccount
 from shared.storage.executions import ExecutionStore
+from shared.storage.forms import FormStore
 from shared.storage.queues import ExecutionQueue
 
 
@@ -35,6 +36,7 @@ class Runtime(Services):
     """Everything a trigger needs: the services (registry, store, queue, engine) plus what discovery reported."""
 
     report: DiscoveryReport = field(default_factory=DiscoveryReport)
+    forms: FormStore | None = field(default=None, repr=False)  # None in runtimes built without forms (tests)
     watchdog: LoopWatchdog | None = field(default=None, repr=False)
 
     async def close(self) -> None:
@@ -50,6 +52,8 @@ class Runtime(Services):
         self.engine.close()
         await self.queue.close()
         await self.store.close()
+        if self.forms is not None:
+            await self.forms.close()
 
 
 _discovery_log = logging.getLogger("conduit.discovery")
@@ -105,10 +109,12 @@ async def _create_runtime() -> Runtime:
     store = ExecutionStore.open(account)
     queue = ExecutionQueue(account)
     cache = ProviderCache.open(account)
-    await asyncio.gather(store.ensure_tables(), queue.ensure(), cache.ensure_table())
+    forms = FormStore.open(account)
+    await asyncio.gather(store.ensure_tables(), queue.ensure(), cache.ensure_table(), forms.ensure_table())
     engine = Engine(registry, store, cache=cache)
     watchdog = LoopWatchdog.watch_running_loop()
-    return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, watchdog=watchdog)
+    return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, forms=forms,
+                   watchdog=watchdog)
 
 
 async def close_runtimes() -> None:

@@ -1,10 +1,17 @@
 """HTTP triggers: each module declares its routes; the table here registers them, and answers unknown paths
 and wrong methods the same way under every host (shared.api.routes)."""
 
-from functions.http import data_providers, executions, health, scripts, workflows
+from functions.http import data_providers, executions, forms, health, scripts, workflows
 from shared.api.routes import RouteTable
 
 TABLE = RouteTable(
-    [*workflows.routes, *executions.routes, *scripts.routes, *data_providers.routes, *health.routes]
+    [
+        *workflows.routes,
+        *executions.routes,
+        *scripts.routes,
+        *data_providers.routes,
+        *forms.routes,
+        *health.routes,
+    ]
 )
 bp = TABLE.blueprint()

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Literal
 
 from shared.errors import FieldError, ForbiddenError, InputValidationError
-from shared.models import Caller
+from shared.models import GLOBAL_SCOPE, Caller
 
 ExecutionMode = Literal["sync", "async"]
+FormAccess = Literal["authenticated", "roles"]
 
 
 def require_platform_admin(caller: Caller, action: str) -> None:
@@ -56,3 +57,42 @@ def waits_for_result(declared: ExecutionMode, requested: ExecutionMode | None, i
     if wait and idempotency_key:
         raise InputValidationError([FieldError("idempotency_key", "applies to async executions only")])
     return wait
+
+
+def check_form_admin(caller: Caller, action: str) -> None:
+    """Creating, changing and deleting forms is for admins (until the identity issue: platform admins)."""
+    require_platform_admin(caller, action)
+
+
+def form_owner_scope(caller: Caller) -> str:
+    """The scope a new form belongs to: the one its admin acts in (X-Organization-Id), GLOBAL without one."""
+    return caller.scope
+
+
+def form_lookup_scopes(caller: Caller) -> tuple[str, ...]:
+    """Where a caller's forms live, nearest first: its own organization's, then the global ones (an organization's
+    form of the same id shadows a global one)."""
+    return (caller.scope,) if caller.scope == GLOBAL_SCOPE else (caller.scope, GLOBAL_SCOPE)
+
+
+def sees_form(
+    caller: Caller, owner_scope: str, *, is_active: bool, access_level: FormAccess, roles: frozenset[str]
+) -> bool:
+    """Whether a form exists for this caller (if not, it is answered 404 as if it did not exist).
+
+    Admins see every form of the scope they act in and the global ones, inactive too. Anyone else: active forms only,
+    of their own organization or global; `authenticated` forms for every such user, `roles` forms for users holding
+    one of the roles."""
+    if owner_scope not in form_lookup_scopes(caller):
+        return False
+    if caller.is_platform_admin:
+        return True
+    if not is_active:
+        return False
+    return access_level == "authenticated" or bool(roles & caller.roles)
+
+
+def form_run_scope(caller: Caller, owner_scope: str) -> str:
+    """Where a form's workflow and providers run: a global form in the submitter's own scope (its executions and
+    cached options are the organization's), an organization's form in that organization."""
+    return caller.scope if owner_scope == GLOBAL_SCOPE else owner_scope

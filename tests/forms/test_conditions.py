@@ -1,0 +1,76 @@
+"""visible_if and provider-input expressions: what the server evaluates, which a browser must match."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.forms import conditions, expressions
+from shared.forms.inputs import provider_inputs, visible_names
+from shared.forms.model import Form
+
+
+@pytest.mark.parametrize(("condition", "values", "holds"), [
+    ({"field": "country", "equals": "de"}, {"country": "de"}, True),
+    ({"field": "country", "equals": "de"}, {}, False),
+    ({"field": "count", "equals": 1}, {"count": True}, False),  # JSON equality: true is not 1
+    ({"field": "count", "equals": 1}, {"count": 1.0}, True),
+    ({"field": "count", "equals": 1}, {"count": "1"}, False),
+    ({"field": "country", "in": ["de", "nl"]}, {"country": "nl"}, True),
+    ({"field": "tags", "not_empty": True}, {"tags": []}, False),
+    ({"field": "tags", "not_empty": False}, {"tags": ""}, True),
+    ({"all": [{"field": "a", "equals": 1}, {"any": [{"field": "b", "equals": 2}, {"field": "c", "not_empty": True}]}]},
+     {"a": 1, "c": "x"}, True),
+    ({"any": []}, {}, False),
+    ({"not": {"field": "a", "equals": 1}}, {"a": 2}, True),
+])
+def test_conditions_hold_as_documented(condition: dict, values: dict, holds: bool) -> None:
+    assert not conditions.problems(condition, "visible_if")
+    assert conditions.holds(condition, values) is holds
+
+
+@pytest.mark.parametrize(("condition", "where", "message"), [
+    ("de", "visible_if", "must be an object"),
+    ({"field": "a"}, "visible_if", "needs exactly one of equals, in, not_empty beside field"),
+    ({"field": "a", "in": "de"}, "visible_if.in", "must be a list of values"),
+    ({"field": "a", "equal": 1}, "visible_if.equal", "unknown key"),
+    ({"all": [{"field": "a", "equals": 1}, {"any": {}}]}, "visible_if.all[1].any", "must be a list of conditions"),
+])
+def test_broken_conditions_are_named_at_their_path(condition: object, where: str, message: str) -> None:
+    (problem,) = conditions.problems(condition, "visible_if")
+    assert problem.field == where and problem.message.startswith(message)
+
+
+def test_a_field_below_a_hidden_field_is_hidden_too() -> None:
+    # Given c shows when b has a value, and b shows when a is "yes"
+    form = Form.model_validate({"name": "chain", "linked_workflow": "w", "fields": [
+        {"name": "c", "type": "text", "visible_if": {"field": "b", "not_empty": True}},
+        {"name": "b", "type": "text", "visible_if": {"field": "a", "equals": "yes"}},
+        {"name": "a", "type": "text"},
+    ]})
+    # When a is "no" but the browser still holds a value for b, Then b and c are both hidden
+    assert visible_names(form, {"a": "no", "b": "kept"}) == {"a"}
+    assert visible_names(form, {"a": "yes", "b": "kept"}) == {"a", "b", "c"}
+
+
+def test_provider_inputs_from_static_field_ref_and_expression() -> None:
+    # Given a field whose inputs take each of the three modes
+    form = Form.model_validate({"name": "x", "linked_workflow": "w", "fields": [
+        {"name": "first", "type": "text"}, {"name": "last", "type": "text"},
+        {"name": "pick", "type": "select", "data_provider": "p", "data_provider_inputs": {
+            "fixed": {"mode": "static", "value": 3},
+            "who": {"mode": "field_ref", "field": "first"},
+            "mail": {"mode": "expression", "expression": "{{ values.first }}.{{ values.last }}"},
+        }},
+    ]})
+    pick = form.fields[2]
+    # Then each resolves over the current values, and empty inputs are left out
+    assert provider_inputs(form, pick, {"first": "ada", "last": "l"}) == {"fixed": 3, "who": "ada", "mail": "ada.l"}
+    assert provider_inputs(form, pick, {}) == {"fixed": 3, "mail": "."}
+
+
+def test_expressions_run_in_a_sandbox() -> None:
+    # Given expressions that reach for internals or build huge values, Then rendering refuses them
+    for text in ("{{ values.__class__.__mro__ }}", "{{ 'x' * 100000 }}", "{{ 10 ** 100000 }}"):
+        with pytest.raises(expressions.ExpressionError):
+            expressions.render(text, {})
+    assert expressions.render("{{ values.a | upper }}", {"a": "ok"}) == "OK"

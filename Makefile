@@ -1,5 +1,5 @@
 # The two commands a new user needs; both install what is missing first (scripts/bootstrap.sh).
-.PHONY: run test lint lock bench package check-workspace
+.PHONY: run test lint lock bench package check-workspace example-form
 
 # `make run PORT=7072 AZURITE_PORTS=10010,10011,10012` when the default ports (7071; 10000-10002) are taken.
 run:
@@ -28,3 +28,8 @@ package:
 # reason; exit 1 on load errors. `make check-workspace WORKSPACE=path` (default: CONDUIT_WORKSPACE, else ./workspace).
 check-workspace:
 	@bash scripts/bootstrap.sh && .venv/bin/python scripts/load_report.py $(WORKSPACE)
+
+# The example form (platform/forms/plan_trip.json: a city dropdown that depends on the country) on a running
+# `make run`; run again to update it. `make example-form PORT=7072` for another port.
+example-form:
+	@bash scripts/bootstrap.sh && PORT=$(or $(PORT),7071) .venv/bin/python scripts/example_form.py

@@ -70,9 +70,9 @@ def referenced_fields(text: str) -> set[str]:
         if isinstance(node.node, nodes.Name) and node.node.name == "values":
             found.add(node.attr)
     for item in tree.find_all(nodes.Getitem):
-        if isinstance(item.node, nodes.Name) and item.node.name == "values":
-            if isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str):
-                found.add(item.arg.value)
+        reads_values = isinstance(item.node, nodes.Name) and item.node.name == "values"
+        if reads_values and isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str):
+            found.add(item.arg.value)
     return found
 
 

@@ -20,6 +20,7 @@ from shared.errors import (
     NotFoundError,
     PreconditionRequiredError,
 )
+from shared.executions.queries import result_to_api
 from shared.executions.service import Submission, WorkflowCall, submit
 from shared.executions.services import Services
 from shared.forms.definition import check_form, depends_on
@@ -27,7 +28,7 @@ from shared.forms.inputs import provider_inputs, visible_values
 from shared.forms.model import Form, FormField
 from shared.forms.values import check_values
 from shared.identity import policy
-from shared.models import Caller, ExecutionRequest, ExecutionResult
+from shared.models import Caller, ExecutionRequest
 from shared.providers.service import ProviderCall, provider_options
 from shared.storage.forms import FormStore, StoredForm
 
@@ -139,9 +140,10 @@ class FormService:
 
     async def startup(
         self, caller: Caller, form_id: str, params: Mapping[str, Any], query: Mapping[str, str]
-    ) -> ExecutionResult:
+    ) -> dict[str, Any]:
         """Run the launch workflow with `default_launch_params`, then `params`, then the allowed query parameters
-        (later ones win); its result pre-fills the form. It runs transient: opening a form is no execution to keep."""
+        (later ones win); its result pre-fills the form. It runs transient: opening a form is no execution to keep,
+        so its log lines are in the answer, for admins only."""
         found = await self.get(caller, form_id)
         form = found.form
         if form.launch_workflow is None:
@@ -155,7 +157,10 @@ class FormService:
             trigger={"kind": FORM_TRIGGER, "form_id": form.id, "purpose": "launch"},
             transient=True,
         )
-        return await self.services.engine.execute(request)
+        answer = result_to_api(await self.services.engine.execute(request))
+        if not policy.sees_launch_logs(caller):
+            answer.pop("logs", None)
+        return answer
 
     async def _provider(
         self, caller: Caller, found: FoundForm, field: FormField, inputs: dict[str, Any], no_cache: bool

@@ -96,3 +96,9 @@ def form_run_scope(caller: Caller, owner_scope: str) -> str:
     """Where a form's workflow and providers run: a global form in the submitter's own scope (its executions and
     cached options are the organization's), an organization's form in that organization."""
     return caller.scope if owner_scope == GLOBAL_SCOPE else owner_scope
+
+
+def sees_launch_logs(caller: Caller) -> bool:
+    """A form's launch workflow runs transient, for any user opening the form; its log lines (stored nowhere) are
+    shown to admins only, as a data provider's are."""
+    return caller.is_platform_admin

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.models import ExecutionRecord
 from shared.storage.executions import ExecutionStore
-from tests.e2e.conftest import ConduitHost
+from tests.e2e.conftest import ADMIN_KEY, REPO_ROOT, ConduitHost
+
+SCRIPT = REPO_ROOT / "scripts" / "example_form.py"
 
 TRIP_FIELDS = [
     {"name": "traveller", "type": "text", "required": True, "validation": {"min_length": 2}},
@@ -252,3 +258,21 @@ async def test_an_organizations_admin_cannot_change_a_global_form_from_the_organ
         json=None if method == "DELETE" else trip_form(id=created["id"]))
     # Then there is no such form in that organization to change
     assert response.status_code == 404
+
+
+async def test_the_example_command_creates_then_updates_its_form(
+    forms_host: ConduitHost, tmp_path: Path
+) -> None:
+    # Given a form file (the shipped one links to the platform's plan_trip; this one to the test workspace)
+    form = trip_form()
+    path = tmp_path / "form.json"
+    path.write_text(json.dumps(form))
+    command = [sys.executable, str(SCRIPT), "--url", forms_host.base_url, "--key", ADMIN_KEY, "--form", str(path)]
+    # When the command runs twice (the second time with a changed name)
+    first = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60)
+    path.write_text(json.dumps(form | {"name": "Book a trip, again"}))
+    second = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60)
+    # Then it created the form, then updated it in place
+    assert first.returncode == 0 and first.stdout.startswith(f"created form '{form['id']}'"), first.stderr
+    assert second.returncode == 0 and second.stdout.startswith(f"updated form '{form['id']}'"), second.stderr
+    assert (await forms_host.client.get(f"/api/forms/{form['id']}")).json()["name"] == "Book a trip, again"

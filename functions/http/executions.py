@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 import azure.functions as func
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
@@ -11,6 +12,7 @@ from shared.executions.queries import (
     MAX_ATTEMPT,
     LogQuery,
     cancel_execution,
+    form_id_problem,
     get_execution,
     get_execution_logs,
     get_execution_steps,
@@ -27,9 +29,18 @@ class ListQuery(BaseModel):
 
     workflow_id: str | None = None
     status_filter: ExecutionStatus | None = None
+    form_id: str | None = None
     limit: int = Field(20, ge=1, le=100)
     offset: int = Field(0, ge=0, le=10_000)
     continuation_token: str | None = None
+
+    @field_validator("form_id")
+    @classmethod
+    def _form_id(cls, value: str | None) -> str | None:
+        problem = form_id_problem(value) if value is not None else None
+        if problem:  # reported with the other parameters' problems, in one 422
+            raise PydanticCustomError("form_id", problem)
+        return value
 
 
 class LogsQuery(BaseModel):
@@ -56,13 +67,14 @@ class StepsQuery(BaseModel):
 
 
 async def list_execution_page(call: ApiCall) -> func.HttpResponse:
-    """Newest first: `?workflow_id=&status_filter=&limit=&offset=&continuation_token=`."""
+    """Newest first: `?workflow_id=&status_filter=&form_id=&limit=&offset=&continuation_token=`."""
     query: ListQuery = call.query
     items, token = await list_executions(
         await get_runtime(),
         call.known_caller,
         workflow=query.workflow_id,
         status=query.status_filter.value if query.status_filter else None,
+        form_id=query.form_id,
         limit=query.limit,
         offset=query.offset,
         continuation_token=query.continuation_token,

@@ -14,6 +14,7 @@ from shared.errors import ConflictError, ExecutionNotFoundError, FieldError, Inp
 from shared.executions.services import Services
 from shared.models import Caller, ExecutionRecord, ExecutionResult, ExecutionStatus, LogLine, utc_now
 from shared.storage.keys import MAX_ATTEMPT as MAX_ATTEMPT  # the highest `?attempt=` the API accepts
+from shared.storage.listing import form_id_problem as form_id_problem  # what makes `?form_id=` malformed
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _CANCEL_ATTEMPTS = 3
@@ -51,10 +52,12 @@ async def list_executions(
     limit: int,
     offset: int,
     continuation_token: str | None,
+    form_id: str | None = None,
 ) -> tuple[list[ExecutionRecord], str | None]:
-    """Newest first, filtered by the storage service; `continuation_token` continues where a page ended."""
+    """Newest first, filtered by the storage service (workflow, status, the form a submission came from);
+    `continuation_token` continues where a page ended."""
     return await services.store.list_executions(
-        caller.scope, workflow=workflow, status=status, limit=limit, offset=offset,
+        caller.scope, workflow=workflow, status=status, form_id=form_id, limit=limit, offset=offset,
         continuation_token=continuation_token,
     )
 

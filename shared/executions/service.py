@@ -51,6 +51,7 @@ from shared.models import (
     utc_now,
 )
 from shared.storage.idempotency import SEND_FAILED
+from shared.storage.listing import form_id_problem
 from shared.storage.queues import ExecutionMessage
 
 log = logging.getLogger("conduit.executions")
@@ -306,6 +307,11 @@ def _check_call(call: WorkflowCall) -> None:
     kind = (call.trigger_payload or {}).get("kind", "webhook")
     if kind not in TRIGGER_KINDS:
         errors.append(FieldError("trigger_payload.kind", f"must be one of {', '.join(TRIGGER_KINDS)}"))
+    if kind == "form":  # a form's executions are listed by `?form_id=`, so a form submission must name its form
+        form_id = (call.trigger_payload or {}).get("form_id")
+        problem = form_id_problem(form_id) if isinstance(form_id, str) else "is required for a form submission"
+        if problem:
+            errors.append(FieldError("trigger_payload.form_id", problem))
     key = call.idempotency_key
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         errors.append(FieldError("idempotency_key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"))

@@ -21,7 +21,7 @@ from azure.data.tables.aio import TableClient
 
 from shared.errors import FieldError, InputValidationError, StorageError
 from shared.models import ExecutionRecord, ExecutionStatus
-from shared.storage.keys import EXECUTIONS_END, is_valid_key
+from shared.storage.keys import EXECUTIONS_END, is_valid_key, key_problem
 from shared.storage.rows import LIGHT_COLUMNS, light_record_from_entity
 from shared.storage.scalars import utc
 
@@ -40,6 +40,7 @@ class ListQuery:
     scope: str
     workflow: str | None = None
     status: ExecutionStatus | None = None
+    form_id: str | None = None
     limit: int = 20
     offset: int = 0
     after: str | None = None  # the RowKey the page starts after, decoded from the continuation token
@@ -52,6 +53,7 @@ class ListQuery:
             ("RowKey gt @after", "after", self.after),
             ("WorkflowName eq @wf", "wf", self.workflow),
             ("Status eq @st", "st", self.status.value if self.status else None),
+            ("FormId eq @form", "form", self.form_id),
         ):
             if value is not None:
                 clauses.append(clause)
@@ -67,15 +69,27 @@ def list_query(
     limit: int,
     offset: int,
     continuation_token: str | None,
+    form_id: str | None = None,
 ) -> ListQuery:
-    """Validate the arguments of `ExecutionStore.list_executions`; a bad token is the caller's input error."""
+    """Validate the arguments of `ExecutionStore.list_executions`; a bad token or form id is the caller's input
+    error."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be an int within 1..{MAX_LIMIT}, got {limit!r}.")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValueError(f"offset must be an int >= 0, got {offset!r}.")
     after = decode_token(continuation_token) if continuation_token is not None else None
     parsed = ExecutionStatus(status) if status is not None else None
-    return ListQuery(scope, workflow, parsed, limit, offset, after)
+    problem = form_id_problem(form_id) if form_id is not None else None
+    if problem:
+        raise InputValidationError([FieldError("form_id", problem)], "Invalid query parameters")
+    return ListQuery(scope, workflow, parsed, form_id, limit, offset, after)
+
+
+def form_id_problem(form_id: str) -> str | None:
+    """Why `form_id` cannot name a form, or None. Forms live in Table storage keyed by their id, so a form id is a
+    valid table key; anything else can match no execution and is the caller's mistake, not an empty list."""
+    problem = key_problem(form_id)
+    return f"is not a form id: it {problem}" if problem else None
 
 
 def encode_token(row_key: str) -> str:

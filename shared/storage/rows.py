@@ -54,8 +54,21 @@ def record_entity(record: ExecutionRecord) -> tuple[Entity, list[Entity]]:
         Trigger=pack_small_json("trigger", record.trigger),
         Caller=pack_small_json("caller", record.caller),
     )
+    form_id = form_of(record.trigger)
+    if form_id is not None:
+        entity["FormId"] = form_id
     check_entity(entity)
     return entity, spilled
+
+
+def form_of(trigger: Any) -> str | None:
+    """The form a form submission's execution came from (`{"kind": "form", "form_id": ...}`), else None.
+
+    Stored as a column of its own, written once with the record, so that `?form_id=` is a server-side filter
+    (`FormId eq @form`) and costs no request beyond those every execution makes."""
+    if isinstance(trigger, Mapping) and trigger.get("kind") == "form" and isinstance(trigger.get("form_id"), str):
+        return str(trigger["form_id"])
+    return None
 
 
 def outcome_entity(

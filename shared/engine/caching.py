@@ -52,6 +52,7 @@ DEFAULT_SIZE = 1000
 DEFAULT_GENERATION_SECONDS = 5.0
 LEASE_MARGIN_SECONDS = 5.0  # a lease outlives its holder's run (bounded by the provider's timeout) by this much
 POLL_SECONDS = 0.1  # how often an instance waiting on another's run looks for its entry
+WITHOUT_LEASE = ""  # storage could not take the key's lease: run anyway (the cache never fails a provider call)
 
 log = logging.getLogger("conduit.cache")
 
@@ -236,23 +237,33 @@ class ProviderCache:
         while True:
             now = datetime.now(UTC)
             until = datetime.fromtimestamp(now.timestamp() + lease_seconds, UTC)
-            mine = await _quietly("take a cache lease", store.acquire_lease(key, self.owner, until, now), True)
-            if mine or time.time() > give_up:
-                return await self._run_leased(key, generation, invocation, call)
+            lease = await _quietly("take a cache lease", store.acquire_lease(key, self.owner, until, now),
+                                   WITHOUT_LEASE)
+            if lease is not None or time.time() > give_up:
+                return await self._run_leased(key, generation, invocation, call, lease or WITHOUT_LEASE)
             waited = await self._wait_for_holder(key, generation, invocation)
             if waited is not None:
                 return waited
 
-    async def _run_leased(self, key: CacheKey, generation: int, invocation: Invocation, call: Step) -> ExecutionResult:
+    async def _run_leased(
+        self, key: CacheKey, generation: int, invocation: Invocation, call: Step, lease: str
+    ) -> ExecutionResult:
+        """Run the provider under our lease (its ETag; `WITHOUT_LEASE` when storage could not take one). The entry
+        is written together with the lease's release; a run that stores nothing releases it on its own."""
         assert self.store is not None
+        released = lease == WITHOUT_LEASE
         try:
             # The holder before us may have stored the entry between our read and our lease: read once more.
             entry = await self._read_shared(key, generation, invocation)
             if entry is not None and time.time() < entry.expires:
                 return _hit(invocation, entry, stale=False)
-            return await self._run_and_store(key, generation, invocation, call)
+            result = await call(invocation)
+            if result.status is ExecutionStatus.SUCCESS:
+                released = await self._store(key, generation, invocation, result, lease) or released
+            return result
         finally:
-            await _quietly("release a cache lease", self.store.release_lease(key, self.owner), None)
+            if not released:
+                await _quietly("release a cache lease", self.store.release_lease(key, lease), None)
 
     async def _wait_for_holder(self, key: CacheKey, generation: int, invocation: Invocation) -> ExecutionResult | None:
         """Poll for the entry another instance is computing; None once its lease is gone or expired."""
@@ -269,27 +280,35 @@ class ProviderCache:
     async def _run_and_store(
         self, key: CacheKey, generation: int, invocation: Invocation, call: Step
     ) -> ExecutionResult:
-        """Run the provider; store its options in both tiers when it succeeded."""
+        """Run the provider without a lease (no shared tier, or `no_cache`); store its options when it succeeded."""
         result = await call(invocation)
-        if result.status is not ExecutionStatus.SUCCESS:
-            return result
+        if result.status is ExecutionStatus.SUCCESS:
+            await self._store(key, generation, invocation, result, WITHOUT_LEASE)
+        return result
+
+    async def _store(
+        self, key: CacheKey, generation: int, invocation: Invocation, result: ExecutionResult, lease: str
+    ) -> bool:
+        """Put a successful run's options in both tiers; True when the shared tier took them (and, with `lease`,
+        released the lease in the same transaction)."""
         metadata = invocation.metadata
         assert metadata is not None
-        now = time.time()
-        expires = now + metadata.cache_ttl_seconds
+        expires = time.time() + metadata.cache_ttl_seconds
         expires_at = datetime.fromtimestamp(expires, UTC)
         stale_until = expires + metadata.stale_while_revalidate_seconds
         entry = LocalEntry(key[1], result.result, expires, stale_until, iso(expires_at) or "", generation)
         self._put(key, entry)
-        if self.store is not None:
-            stored = StoredEntry(result.result, expires_at, generation)
-            purge_at = datetime.fromtimestamp(stale_until, UTC)
-            written = await _quietly("write a cache entry", self.store.write(key, stored, purge_at), True)
-            if not written:
-                log.warning("provider cache: the options of '%s' are too large for the shared tier; they are "
-                            "cached in this process only", key[1])
         result.cache_expires_at = entry.expires_text
-        return result
+        if self.store is None:
+            return False
+        stored = StoredEntry(result.result, expires_at, generation)
+        purge_at = datetime.fromtimestamp(stale_until, UTC)
+        write = self.store.write(key, stored, purge_at, lease_etag=lease or None)
+        written = await _quietly("write a cache entry", write, None)
+        if written is False:
+            log.warning("provider cache: the options of '%s' are too large for the shared tier; they are "
+                        "cached in this process only", key[1])
+        return bool(written)
 
     def _track(self, work: Awaitable[T]) -> asyncio.Task[T]:
         task: asyncio.Task[T] = asyncio.ensure_future(work)

@@ -287,6 +287,26 @@ async def test_an_in_process_hit_costs_no_request_and_a_shared_tier_hit_one(stor
         await fresh.close()
 
 
+async def test_a_miss_costs_four_requests_and_leaves_no_lease_behind(storage_connection_string) -> None:
+    # Given an instance that already knows the provider's generation
+    instance = Instance(storage_connection_string, generation_seconds=60)
+    await instance.cache.ensure_table()
+    scope = new_scope()
+    try:
+        await options(instance.engine, "long_lived", scope, {"tag": "warm"})
+        instance.counter.reset()
+        # When a key nobody has asked for yet is asked for
+        answer = await options(instance.engine, "long_lived", scope, {"tag": "miss"})
+        # Then the provider ran, costing four requests: the entry read, the lease, the entry read again under the
+        # lease, and one batch transaction that writes the entry and releases the lease
+        assert answer["cached"] is False and ran("long_lived", scope, "miss") == 1
+        assert instance.counter.reset() == 4
+        # And no lease row is left for the key (the next miss of it is not kept waiting)
+        assert await instance.cache.store.read_lease((scope, "long_lived", "", "{\"tag\":\"miss\"}")) is None
+    finally:
+        await instance.close()
+
+
 async def test_a_failing_cache_storage_still_answers_options(instances, caplog) -> None:
     # Given the cache table answering 503 to everything
     engine, scope = instances[0].engine, new_scope()

@@ -68,6 +68,11 @@ def inspect_json(value: Any, root: str = "", max_depth: int = MAX_JSON_DEPTH) ->
 
 def loads_bounded(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """`json.loads`, raising `JsonTooDeepError` (a ValueError) for JSON nested deeper than `max_depth`."""
+    return loads_checked(text, max_depth)[0]
+
+
+def loads_checked(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[Any, JsonCheck]:
+    """`loads_bounded` and what `inspect_json` found, from one walk of the value (request bodies need both)."""
     try:
         value = json.loads(text)
     except RecursionError:
@@ -75,7 +80,7 @@ def loads_bounded(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     check = inspect_json(value, max_depth=max_depth)
     if check.too_deep is not None:
         raise JsonTooDeepError(check.too_deep, max_depth)
-    return value
+    return value, check
 
 
 def strict_dumps(value: Any) -> str:

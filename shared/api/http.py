@@ -38,7 +38,7 @@ from shared.errors import (
 )
 from shared.identity.auth import resolve_caller
 from shared.models import Caller
-from shared.serialization import NOT_FINITE, JsonTooDeepError, inspect_json, json_safe, loads_bounded
+from shared.serialization import NOT_FINITE, JsonTooDeepError, json_safe, loads_checked
 from shared.storage.outage import is_storage_outage, retry_after_seconds
 
 log = logging.getLogger("conduit.http")
@@ -95,14 +95,14 @@ def read_body(req: func.HttpRequest, model: type[M]) -> M:
     that is wrong (numbers that are not finite included), all before anything reaches pydantic or storage."""
     raw = req.get_body() or b"{}"
     try:
-        data = loads_bounded(raw)
+        data, check = loads_checked(raw)
     except JsonTooDeepError as exc:
         raise BadRequestError(f"The request body is not accepted: {exc}", details={"max_depth": exc.limit}) from None
     except ValueError as exc:  # UnicodeDecodeError included
         raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequestError("The request body must be a JSON object.")
-    non_finite = inspect_json(data).non_finite
+    non_finite = check.non_finite
     if non_finite:
         raise InputValidationError([FieldError(path, NOT_FINITE) for path in non_finite], "Invalid request body")
     try:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+if TYPE_CHECKING:
+    from jinja2 import Template
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_OUTPUT_CHARS = 10_000
 _MAX_POWER = 1_000
@@ -25,30 +26,38 @@ class ExpressionError(Exception):
     """An expression that cannot be compiled or rendered; the message says why, for the form's admin or user."""
 
 
-class _Environment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+@lru_cache(maxsize=1)
+def _environment() -> ImmutableSandboxedEnvironment:
+    """The sandbox, built on first use: Jinja2 takes ~50 ms to import, which every host start would otherwise pay
+    (function_app imports the forms routes) though only forms with expressions need it."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, int | float) and abs(right) > _MAX_POWER:
-                raise SecurityError(f"an exponent above {_MAX_POWER} is not allowed")
-            return operator.pow(left, right)
-        if isinstance(left, str | list) or isinstance(right, str | list):
-            count = right if isinstance(left, str | list) else left
-            size = len(left if isinstance(left, str | list) else right)
-            if isinstance(count, int) and count * size > MAX_OUTPUT_CHARS:
-                raise SecurityError(f"a repeated value longer than {MAX_OUTPUT_CHARS} is not allowed")
-        return operator.mul(left, right)
+    class Environment(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
 
+        def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+            if operator_name == "**":
+                if isinstance(right, int | float) and abs(right) > _MAX_POWER:
+                    raise SecurityError(f"an exponent above {_MAX_POWER} is not allowed")
+                return operator.pow(left, right)
+            if isinstance(left, str | list) or isinstance(right, str | list):
+                count = right if isinstance(left, str | list) else left
+                size = len(left if isinstance(left, str | list) else right)
+                if isinstance(count, int) and count * size > MAX_OUTPUT_CHARS:
+                    raise SecurityError(f"a repeated value longer than {MAX_OUTPUT_CHARS} is not allowed")
+            return operator.mul(left, right)
 
-_ENV = _Environment(undefined=StrictUndefined, autoescape=False, finalize=lambda v: "" if v is None else v)
+    return Environment(undefined=StrictUndefined, autoescape=False, finalize=lambda v: "" if v is None else v)
 
 
 @lru_cache(maxsize=512)
 def compile_expression(text: str) -> Template:
     """The compiled template, or ExpressionError naming the syntax problem (and its line)."""
+    from jinja2 import TemplateError
+
     try:
-        return _ENV.from_string(text)
+        return _environment().from_string(text)
     except TemplateError as error:
         raise ExpressionError(f"does not compile: {error.message or error}") from None
 
@@ -64,7 +73,9 @@ def problem(text: str) -> str | None:
 
 def referenced_fields(text: str) -> set[str]:
     """The fields an expression reads as `values.<name>` or `values["<name>"]` (it must compile)."""
-    tree = _ENV.parse(text)
+    from jinja2 import nodes
+
+    tree = _environment().parse(text)
     found: set[str] = set()
     for node in tree.find_all(nodes.Getattr):
         if isinstance(node.node, nodes.Name) and node.node.name == "values":
@@ -80,7 +91,7 @@ def other_names(text: str) -> set[str]:
     """Top-level names an expression reads besides `values` (always undefined, so an error at save)."""
     from jinja2 import meta
 
-    return meta.find_undeclared_variables(_ENV.parse(text)) - {"values"}
+    return meta.find_undeclared_variables(_environment().parse(text)) - {"values"}
 
 
 def render(text: str, values: Mapping[str, Any]) -> str:

@@ -3,7 +3,7 @@
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
@@ -17,8 +17,8 @@ class OptionsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     inputs: dict[str, Any] = Field(default_factory=dict)
-    no_cache: bool = False
-    debug: bool = False
+    no_cache: StrictBool = False  # "yes" or 1 is a mistake to report, not a true
+    debug: StrictBool = False
 
 
 async def list_data_providers(call: ApiCall) -> func.HttpResponse:

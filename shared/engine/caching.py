@@ -25,6 +25,7 @@ on as a miss (or a hit of the in-process tier).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.models import ExecutionResult, ExecutionStatus, iso
+from shared.storage.packing import to_json_text
 from shared.storage.provider_cache import CacheKey, ProviderCacheStore, StoredEntry
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ Step = Callable[["Invocation"], Awaitable[ExecutionResult]]
 T = TypeVar("T")
 
 SIZE_SETTING = "CONDUIT_PROVIDER_CACHE_SIZE"
+BYTES_SETTING = "CONDUIT_PROVIDER_CACHE_MAX_BYTES"
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 GENERATION_SETTING = "CONDUIT_PROVIDER_CACHE_GENERATION_SECONDS"
 DEFAULT_SIZE = 1000
 DEFAULT_GENERATION_SECONDS = 5.0
@@ -67,6 +71,7 @@ class LocalEntry:
     stale_until: float
     expires_text: str
     generation: int
+    size: int  # characters of the options' JSON: what the entry costs the in-process tier's byte budget
 
 
 class ProviderCache:
@@ -79,11 +84,14 @@ class ProviderCache:
         store: ProviderCacheStore | None = None,
         *,
         size: int | None = None,
+        max_bytes: int | None = None,
         generation_seconds: float | None = None,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.store = store
         self.size = size if size is not None else int(os.environ.get(SIZE_SETTING, DEFAULT_SIZE))
+        self.max_bytes = max_bytes if max_bytes is not None else int(os.environ.get(BYTES_SETTING, DEFAULT_MAX_BYTES))
+        self._bytes = 0
         seconds = os.environ.get(GENERATION_SETTING, DEFAULT_GENERATION_SECONDS)
         self.generation_seconds = generation_seconds if generation_seconds is not None else float(seconds)
         self.poll_seconds = poll_seconds
@@ -91,7 +99,7 @@ class ProviderCache:
         self._entries: OrderedDict[CacheKey, LocalEntry] = OrderedDict()
         self._generations: dict[str, tuple[int, float]] = {}  # provider -> (generation, when the read started)
         self._generation_reads: dict[str, asyncio.Task[int]] = {}
-        self._flights: dict[CacheKey, asyncio.Task[ExecutionResult]] = {}
+        self._flights: dict[tuple[CacheKey, int, bool], asyncio.Task[ExecutionResult]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # strong references until done; drained by close()
 
     @classmethod
@@ -111,7 +119,8 @@ class ProviderCache:
         fresh = known is not None and now - known[1] < self.generation_seconds
         generation = known[0] if fresh and known is not None else await self._generation(key[1])
         if invocation.request.no_cache:
-            return await self._run_and_store(key, generation, invocation, call)
+            result = await asyncio.shield(self._flight(key, generation, invocation, call, refresh=True))
+            return replace(result, execution_id=invocation.request.execution_id)
         entry = self._entries.get(key)
         if entry is not None and entry.generation == generation:
             if now < entry.expires:
@@ -135,7 +144,7 @@ class ProviderCache:
             generation = self._generations.get(provider, (0, 0.0))[0] + 1
         self._generations[provider] = (generation, time.time())
         for key in [key for key, entry in self._entries.items() if entry.provider == provider]:
-            del self._entries[key]
+            self._drop(key)
         return generation
 
     async def purge(self, now: datetime | None = None) -> tuple[int, int]:
@@ -158,10 +167,20 @@ class ProviderCache:
     # Tiers ---------------------------------------------------------------------------------------------------------
 
     def _put(self, key: CacheKey, entry: LocalEntry) -> None:
+        """Keep `entry`, then forget the least recently used entries beyond `size` entries or `max_bytes`."""
+        self._drop(key)
+        if entry.size > self.max_bytes:
+            return  # larger than the whole tier: it would only push everything else out
         self._entries[key] = entry
-        self._entries.move_to_end(key)
-        if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        self._bytes += entry.size
+        while len(self._entries) > self.size or self._bytes > self.max_bytes:
+            _, oldest = self._entries.popitem(last=False)
+            self._bytes -= oldest.size
+
+    def _drop(self, key: CacheKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry.size
 
     async def _shared_hit(
         self, key: CacheKey, generation: int, invocation: Invocation, call: Step
@@ -190,7 +209,7 @@ class ProviderCache:
         expires = stored.expires_at.timestamp()
         swr = invocation.metadata.stale_while_revalidate_seconds
         entry = LocalEntry(key[1], stored.options, expires, expires + swr, iso(stored.expires_at) or "",
-                           stored.generation)
+                           stored.generation, stored.size)
         self._put(key, entry)
         return entry
 
@@ -216,15 +235,21 @@ class ProviderCache:
     # Misses --------------------------------------------------------------------------------------------------------
 
     def _flight(
-        self, key: CacheKey, generation: int, invocation: Invocation, call: Step
+        self, key: CacheKey, generation: int, invocation: Invocation, call: Step, *, refresh: bool = False
     ) -> asyncio.Task[ExecutionResult]:
-        """The run in progress for `key`, or a new one. It runs as a task of its own, so a caller that goes away
-        (a closed HTTP request) does not cancel the run the others wait for."""
-        task = self._flights.get(key)
+        """The run in progress for `key` (of this generation: a run started before an invalidation is not joined
+        after it), or a new one. It runs as a task of its own, so a caller that goes away (a closed HTTP request)
+        does not cancel the run the others wait for. A `refresh` (`no_cache`) skips every read and the lease, but
+        concurrent refreshes of one key still share one run: `no_cache` cannot fan a provider out."""
+        flight = (key, generation, refresh)
+        task = self._flights.get(flight)
         if task is None:
-            task = self._track(self._fill(key, generation, invocation, call))
-            self._flights[key] = task
-            task.add_done_callback(lambda done: self._flights.pop(key) if self._flights.get(key) is done else None)
+            work = self._run_and_store(key, generation, invocation, call) if refresh else self._fill(
+                key, generation, invocation, call)
+            task = self._track(work)
+            self._flights[flight] = task
+            task.add_done_callback(lambda done: self._flights.pop(flight) if self._flights.get(flight) is done
+                                   else None)
         return task
 
     async def _fill(self, key: CacheKey, generation: int, invocation: Invocation, call: Step) -> ExecutionResult:
@@ -296,14 +321,15 @@ class ProviderCache:
         expires = time.time() + metadata.cache_ttl_seconds
         expires_at = datetime.fromtimestamp(expires, UTC)
         stale_until = expires + metadata.stale_while_revalidate_seconds
-        entry = LocalEntry(key[1], result.result, expires, stale_until, iso(expires_at) or "", generation)
+        text = to_json_text(result.result)
+        entry = LocalEntry(key[1], result.result, expires, stale_until, iso(expires_at) or "", generation, len(text))
         self._put(key, entry)
         result.cache_expires_at = entry.expires_text
         if self.store is None:
             return False
         stored = StoredEntry(result.result, expires_at, generation)
         purge_at = datetime.fromtimestamp(stale_until, UTC)
-        write = self.store.write(key, stored, purge_at, lease_etag=lease or None)
+        write = self.store.write(key, stored, purge_at, lease_etag=lease or None, text=text)
         written = await _quietly("write a cache entry", write, None)
         if written is False:
             log.warning("provider cache: the options of '%s' are too large for the shared tier; they are "
@@ -333,12 +359,18 @@ def cached(cache_of: Callable[[], ProviderCache | None], call: Step) -> Step:
 
 
 def key_of(invocation: Invocation) -> CacheKey:
-    """(scope, provider, user or "", canonical inputs) of a provider invocation."""
+    """(scope, provider, user or "", digest of the canonical inputs) of a provider invocation."""
     metadata = invocation.metadata
     assert metadata is not None
     user = invocation.request.caller.user_id if metadata.cache_scope == "user" else ""
-    canonical = json.dumps(invocation.arguments or {}, sort_keys=True, separators=(",", ":"), default=str)
-    return invocation.context.scope, metadata.name, user, canonical
+    return invocation.context.scope, metadata.name, user, inputs_digest(invocation.arguments or {})
+
+
+def inputs_digest(arguments: dict[str, Any]) -> str:
+    """The canonical inputs — coerced arguments as JSON with sorted keys — hashed: a key stays small however large
+    the inputs a caller sends (the in-process tier holds up to `size` keys)."""
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _hit(invocation: Invocation, entry: LocalEntry, *, stale: bool) -> ExecutionResult:

@@ -62,10 +62,16 @@ def _item_problem(item: Any) -> str | None:
         return f"has no {' or '.join(repr(k) for k in missing)}"
     if not isinstance(item["label"], str):
         return f"has a label that is {type(item['label']).__name__}, not text"
-    if item["value"] is None:
-        return "has a null value"
+    if not isinstance(item["value"], str | int | float | bool):  # what a select can send back and compare
+        return f"has a value that is {_json_kind(item['value'])}; a value is text, a number or true/false"
     if "description" in item and item["description"] is not None and not isinstance(item["description"], str):
         return "has a description that is not text"
     if "metadata" in item and item["metadata"] is not None and not isinstance(item["metadata"], dict):
         return "has metadata that is not an object"
     return None
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)

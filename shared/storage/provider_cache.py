@@ -69,6 +69,7 @@ class StoredEntry:
     options: Any
     expires_at: datetime
     generation: int
+    size: int = 0  # characters of the options' JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +116,19 @@ class ProviderCacheStore:
         text = unpack_text("Options", entity)
         if text is None:
             return None
-        return StoredEntry(json.loads(text), _aware(entity["ExpiresAt"]), int(entity.get("Generation") or 0))
+        generation = int(entity.get("Generation") or 0)
+        return StoredEntry(json.loads(text), _aware(entity["ExpiresAt"]), generation, len(text))
 
     async def write(
-        self, key: CacheKey, entry: StoredEntry, purge_at: datetime, *, lease_etag: str | None = None
+        self, key: CacheKey, entry: StoredEntry, purge_at: datetime, *, lease_etag: str | None = None,
+        text: str | None = None,
     ) -> bool:
         """Store (replace) the entry; False, writing nothing, when the options are too large for one entity.
 
         With `lease_etag` the entry and the release of the key's lease are one batch transaction (they share the
         scope's partition): a miss costs one request less, and the waiting instances find the entry the moment the
         lease is gone. If the lease is no longer ours (taken over after expiry), the entry is written alone."""
-        text = to_json_text(entry.options)
+        text = to_json_text(entry.options) if text is None else text  # `text`: the options' JSON, if made already
         if utf16_units(text) * 2 > MAX_OPTIONS_BYTES or len(json.dumps(text)) > MAX_OPTIONS_BYTES:
             return False
         entity: dict[str, Any] = {

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import ExecutionContext, UserError, data_provider, param
-from shared.engine.caching import ProviderCache
+from shared.engine.caching import ProviderCache, inputs_digest
 from shared.engine.core import Engine
 from shared.errors import ProviderFailedError, ProviderRefusedError, ProviderTimeoutError
 from shared.functions.registry import FunctionRegistry, use_registry
@@ -63,6 +63,11 @@ with use_registry(registry):
         if n > 1:
             await asyncio.wait_for(refresh_gate.wait(), 20)  # the refresh holds until the test lets it go
         return [{"label": f"run {n}", "value": n}]
+
+    @data_provider(name="sized", cache_ttl_seconds=300)
+    @param("tag", type="string", required=True)
+    async def sized(context: ExecutionContext, tag: str) -> list[dict]:
+        return [{"label": "L" * 1_000, "value": len(tag)}]
 
     @data_provider(name="uncached", cache_ttl_seconds=0)
     async def uncached(context: ExecutionContext) -> list[dict]:
@@ -224,6 +229,18 @@ async def test_twenty_concurrent_misses_run_the_provider_once(instances) -> None
     assert len({str(a["options"]) for a in answers}) == 1
 
 
+async def test_twenty_concurrent_no_cache_calls_run_the_provider_once(instances) -> None:
+    # Given a cached key
+    engine, scope = instances[0].engine, new_scope()
+    await options(engine, "long_lived", scope, {"tag": "refresh"})
+    # When 20 callers ask for fresh options at once (no_cache is open to every caller of a form's field)
+    answers = await asyncio.gather(*(options(engine, "long_lived", scope, {"tag": "refresh"}, no_cache=True)
+                                     for _ in range(20)))
+    # Then the provider ran once more for all of them, and they got its fresh options
+    assert ran("long_lived", scope, "refresh") == 2
+    assert {a["options"][0]["value"] for a in answers} == {2} and not any(a["cached"] for a in answers)
+
+
 async def test_concurrent_misses_on_two_instances_run_the_provider_once(instances) -> None:
     # Given two instances (as two hosts) with empty in-process tiers
     scope = new_scope()
@@ -302,7 +319,7 @@ async def test_a_miss_costs_four_requests_and_leaves_no_lease_behind(storage_con
         assert answer["cached"] is False and ran("long_lived", scope, "miss") == 1
         assert instance.counter.reset() == 4
         # And no lease row is left for the key (the next miss of it is not kept waiting)
-        assert await instance.cache.store.read_lease((scope, "long_lived", "", "{\"tag\":\"miss\"}")) is None
+        assert await instance.cache.store.read_lease((scope, "long_lived", "", inputs_digest({"tag": "miss"}))) is None
     finally:
         await instance.close()
 
@@ -359,3 +376,22 @@ async def test_the_in_process_tier_is_bounded(storage_connection_string) -> None
         assert instance.counter.reset() == 1  # evicted: answered by the shared tier
     finally:
         await instance.close()
+
+
+async def test_the_in_process_tier_is_bounded_by_bytes_and_keys_stay_small_whatever_the_inputs() -> None:
+    # Given an in-process cache of at most 3,000 characters of options
+    cache = ProviderCache(None, max_bytes=3_000)
+    engine = Engine(registry, cache=cache)
+    scope = new_scope()
+    try:
+        # When options of about 1,000 characters are cached for ten inputs of 1 MB each
+        for n in range(10):
+            await options(engine, "sized", scope, {"tag": f"{n}" + "x" * 1_000_000})
+        # Then only the most recent ones are kept, within the budget, and no key holds the megabyte it was given
+        assert cache._bytes <= 3_000 and len(cache._entries) == 2
+        assert max(len(str(key)) for key in cache._entries) < 200
+        latest = await options(engine, "sized", scope, {"tag": "9" + "x" * 1_000_000})
+        assert latest["cached"] is True
+    finally:
+        await cache.close()
+        engine.close()

@@ -74,4 +74,6 @@ def _item_problem(item: Any) -> str | None:
 def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+    if isinstance(value, dict):
+        return "an object"
+    return "a list" if isinstance(value, list) else type(value).__name__

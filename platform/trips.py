@@ -1,7 +1,7 @@
 """Trips: dependent dropdowns for a travel form — countries, then that country's cities — a dropdown that depends on
 who is asking, and the workflow they feed.
 
-The names here (`countries`, `cities`, `my_recent_choices`, `plan_trip` and their parameters) are what the example
+The names here (`countries`, `cities`, `suggested_destinations`, `plan_trip` and their parameters) are what the example
 form in the README links to: renaming one breaks that form's validation.
 """
 
@@ -73,7 +73,7 @@ COUNTRIES: dict[str, Country] = {
 }
 # Country-code domains that are not the ISO code: an address at example.co.uk is British.
 _DOMAIN_COUNTRY = {"uk": "gb"}
-# Offered by `my_recent_choices` when nothing is known about the caller; the setting trip_popular overrides it.
+# Offered by `suggested_destinations` when nothing is known about the caller; the setting trip_popular overrides it.
 POPULAR = ("jp", "pt", "us")
 FAVOURITES_SETTING = "trip_favourites"  # app setting CONDUIT_CONFIG_TRIP_FAVOURITES
 POPULAR_SETTING = "trip_popular"  # app setting CONDUIT_CONFIG_TRIP_POPULAR
@@ -108,7 +108,7 @@ def cities(country: str) -> list[dict]:
 
 
 @data_provider(
-    name="my_recent_choices",
+    name="suggested_destinations",
     description=(
         "Destinations suggested to the caller: their favourites (setting CONDUIT_CONFIG_TRIP_FAVOURITES), their home "
         "country (from the country-code domain of their email address), else popular destinations. Cached per user."
@@ -117,7 +117,7 @@ def cities(country: str) -> list[dict]:
     cache_ttl_seconds=300,
     cache_scope="user",
 )
-def my_recent_choices(context: ExecutionContext) -> list[dict]:
+def suggested_destinations(context: ExecutionContext) -> list[dict]:
     picks: dict[str, str] = {}  # code -> why it is suggested; the first reason wins, the order is kept
     for code in favourites_of(context):
         picks.setdefault(code, "your favourite")

@@ -36,7 +36,7 @@ async def test_health_without_a_key_is_up_and_versions_and_with_it_the_details(
     assert details["load_errors"] == []
     listed = (await client.get("/api/workflows")).json()["items"]
     assert details["workflows"] == len(listed) >= 12  # 5 platform examples + 7 e2e workflows
-    assert details["data_providers"] >= 4  # time_zones, countries, cities, my_recent_choices
+    assert details["data_providers"] >= 4  # time_zones, countries, cities, suggested_destinations
 
 
 async def test_list_workflows_shows_workspace_and_platform_functions(client: httpx.AsyncClient) -> None:

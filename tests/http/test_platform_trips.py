@@ -1,4 +1,4 @@
-"""The trips examples in platform/: `countries`, `cities`, `my_recent_choices` run as data providers and `plan_trip`
+"""The trips examples in platform/: `countries`, `cities`, `suggested_destinations` run as data providers and `plan_trip`
 as a workflow, through function_app's HTTP functions and the engine, on a real Azurite."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ async def options(api: Api, provider: str, inputs: dict | None = None) -> tuple[
 
 
 async def suggestions_for(caller: Caller) -> list[dict]:
-    """`my_recent_choices` as this caller sees it (over HTTP every caller is the admin, until the auth issue)."""
-    answer = await provider_options((await get_runtime()).engine, ProviderCall("my_recent_choices", caller))
+    """`suggested_destinations` as this caller sees it (over HTTP every caller is the admin, until the auth issue)."""
+    answer = await provider_options((await get_runtime()).engine, ProviderCall("suggested_destinations", caller))
     return answer["options"]
 
 
@@ -33,12 +33,12 @@ def a_user(**fields: str) -> Caller:
 async def test_the_trip_providers_are_listed_with_their_inputs_and_cache_scope(api: Api) -> None:
     # When the data providers are listed
     status, body = await api.call("list_data_providers", "GET", "http://x/api/data-providers")
-    # Then the three trip providers are there: cities needs a country, my_recent_choices is cached per user
+    # Then the three trip providers are there: cities needs a country, suggested_destinations is cached per user
     assert status == 200
     by_name = {item["name"]: item for item in body["items"]}
     assert [p["name"] for p in by_name["countries"]["parameters"]] == []
     assert by_name["cities"]["input_schema"]["required"] == ["country"]
-    assert by_name["my_recent_choices"]["cache_scope"] == "user"
+    assert by_name["suggested_destinations"]["cache_scope"] == "user"
     assert by_name["countries"]["cache_scope"] == "organization"
     # And plan_trip's country and city take their options from them
     _, workflows = await api.call("list_workflows", "GET", "http://x/api/workflows")
@@ -123,7 +123,7 @@ async def test_plan_trip_refuses_a_city_of_another_country(api: Api) -> None:
     assert status == 422 and {d["field"] for d in body["error"]["details"]} == {"traveller", "city"}
 
 
-async def test_my_recent_choices_depend_on_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_suggested_destinations_depend_on_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given favourites for one user, and two other users, one with an address at a country-code domain
     ana, bob, cy = a_user(email="ana@example.com"), a_user(email="bob@firma.de"), a_user(email="cy@example.com")
     monkeypatch.setenv("CONDUIT_CONFIG_TRIP_FAVOURITES", json.dumps({ana.user_id: ["nz", "DE", "atlantis"]}))

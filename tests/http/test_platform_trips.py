@@ -1,5 +1,5 @@
-"""The trips examples in platform/: `countries`, `cities`, `suggested_destinations` run as data providers and `plan_trip`
-as a workflow, through function_app's HTTP functions and the engine, on a real Azurite."""
+"""The trips examples in platform/: `countries`, `cities`, `suggested_destinations` run as data providers and
+`plan_trip` as a workflow, through function_app's HTTP functions and the engine, on a real Azurite."""
 
 from __future__ import annotations
 

@@ -43,7 +43,9 @@ def problems(condition: Any, path: str, depth: int = 0) -> list[FieldError]:
 
 
 def _group_problems(condition: Condition, path: str, depth: int) -> list[FieldError]:
-    (key,) = [k for k in ("all", "any") if k in condition] or ["all"]
+    if "all" in condition and "any" in condition:
+        return [FieldError(path, "use one of all / any: nest one group in the other to combine them")]
+    key = "all" if "all" in condition else "any"
     if set(condition) != {key}:
         return [FieldError(path, f"'{key}' takes a list of conditions and nothing beside it")]
     items = condition[key]
@@ -54,7 +56,7 @@ def _group_problems(condition: Condition, path: str, depth: int) -> list[FieldEr
 
 def _leaf_problems(condition: Condition, path: str) -> list[FieldError]:
     tests = [key for key in _LEAF_TESTS if key in condition]
-    unknown = sorted(set(condition) - {"field", *_LEAF_TESTS})
+    unknown = sorted(set(condition) - {"field", *_LEAF_TESTS}, key=str)  # str: keys of a dict made in Python
     if unknown:
         return [FieldError(f"{path}.{unknown[0]}", "unknown key; a condition uses field with equals, in or "
                                                    "not_empty, or all, any, not")]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
 
+from shared.errors import FieldError
 from shared.forms import conditions, expressions
 from shared.forms.inputs import provider_inputs, visible_names
 from shared.forms.model import Form
@@ -34,10 +38,37 @@ def test_conditions_hold_as_documented(condition: dict, values: dict, holds: boo
     ({"field": "a", "in": "de"}, "visible_if.in", "must be a list of values"),
     ({"field": "a", "equal": 1}, "visible_if.equal", "unknown key"),
     ({"all": [{"field": "a", "equals": 1}, {"any": {}}]}, "visible_if.all[1].any", "must be a list of conditions"),
+    ({"all": [], "any": []}, "visible_if", "use one of all / any"),
+    ({"not": {"all": [{"field": "a", "equals": 1}], "any": []}}, "visible_if.not", "use one of all / any"),
 ])
 def test_broken_conditions_are_named_at_their_path(condition: object, where: str, message: str) -> None:
     (problem,) = conditions.problems(condition, "visible_if")
     assert problem.field == where and problem.message.startswith(message)
+
+
+def test_any_json_is_either_a_condition_or_a_list_of_field_errors() -> None:
+    # Given thousands of odd JSON shapes built from the grammar's own keys (seeded: the same ones every run)
+    rng = random.Random(10)
+    atoms: list[Any] = [None, 0, 1, 2.5, True, False, "", "a", [], {}, [1, "a"], {"b": 1}]
+    keys = ["field", "equals", "in", "not_empty", "all", "any", "not", "other"]
+
+    def odd(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth > 4 or roll < 0.3:
+            return rng.choice(atoms)
+        if roll < 0.45:
+            return [odd(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {rng.choice(keys): odd(depth + 1) for _ in range(rng.randint(1, 3))}
+
+    for _ in range(5_000):
+        condition = odd()
+        # When the grammar checks one, Then it answers field errors only (never raises)
+        found = conditions.problems(condition, "visible_if")
+        assert all(isinstance(problem, FieldError) for problem in found), condition
+        # And one without problems can be read and evaluated
+        if not found:
+            conditions.fields_read(condition)
+            conditions.holds(condition, {"a": 1, "field": "x"})
 
 
 def test_a_field_below_a_hidden_field_is_hidden_too() -> None:

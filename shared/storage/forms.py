@@ -8,7 +8,8 @@ well inside the 1 MiB entity limit; a larger form is refused with PayloadTooLarg
 
 Every read and write answers the row's ETag. `replace` and `delete` are ETag-conditional when given one: a stale ETag
 is PreconditionFailedError (HTTP 412) and nothing is written, so two admins editing one form never silently
-overwrite each other.
+overwrite each other. An If-Match that is not of storage's ETag format (storage answers 400 InvalidInput) names no
+stored version either, and is answered the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -116,6 +123,10 @@ class FormStore:
             raise _stale(form_id, etag) from None
         except ResourceNotFoundError:
             raise FormNotFoundError(form_id) from None
+        except HttpResponseError as error:
+            if _malformed_etag(error, etag):
+                raise _stale(form_id, etag) from None
+            raise
         return StoredForm(scope, form_id, document, response["etag"])
 
     async def delete(self, scope: str, form_id: str, etag: str | None = None) -> None:
@@ -129,6 +140,18 @@ class FormStore:
             await self._table.delete_entity(scope, form_id, **options)
         except ResourceModifiedError:
             raise _stale(form_id, etag) from None
+        except HttpResponseError as error:
+            if _malformed_etag(error, etag):
+                raise _stale(form_id, etag) from None
+            raise
+
+
+def _malformed_etag(error: HttpResponseError, etag: str | None) -> bool:
+    """Whether storage refused the If-Match itself: an ETag that is not of its format (`garbage`, `"abc"`, a real
+    one without its `W/` prefix) is 400 InvalidInput, not 412 — yet to the client it is simply not the stored
+    version, so it is answered like a stale one."""
+    refused_input = error.status_code == 400 and getattr(error, "error_code", None) == "InvalidInput"
+    return bool(etag) and etag != "*" and refused_input
 
 
 def _stale(form_id: str, etag: str | None) -> PreconditionFailedError:

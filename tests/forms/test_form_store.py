@@ -57,3 +57,22 @@ async def test_a_form_beyond_the_limit_is_refused_before_anything_is_written(sto
     with pytest.raises(PayloadTooLargeError):
         await store.create(scope, "huge", {"name": "Huge", "help": "x" * MAX_FORM_UNITS})
     assert await store.get(scope, "huge") is None
+
+
+@pytest.mark.parametrize("if_match", [
+    "garbage", '"abc"', "strip-w", "W/\"datetime'2001-01-01T00%3A00%3A00.0000000Z'\"",
+])
+async def test_an_if_match_that_is_no_stored_etag_is_a_failed_precondition(store: FormStore, if_match: str) -> None:
+    # Given a stored form
+    scope = f"org-{uuid.uuid4().hex[:6]}"
+    created = await store.create(scope, "one", {"name": "One"})
+    if if_match == "strip-w":
+        if_match = created.etag.removeprefix("W/")  # the real ETag, without its weak prefix
+    # When it is replaced or deleted naming a version that is not the stored one (malformed or not)
+    with pytest.raises(PreconditionFailedError):
+        await store.replace(scope, "one", {"name": "changed"}, if_match)
+    with pytest.raises(PreconditionFailedError):
+        await store.delete(scope, "one", if_match)
+    # Then nothing changed
+    current = await store.get(scope, "one")
+    assert current is not None and current.document == {"name": "One"} and current.etag == created.etag

@@ -109,6 +109,14 @@ async def test_if_match_keeps_two_admins_from_overwriting_each_other(forms_host:
     blind = await forms_host.client.put(f"/api/forms/{form_id}", json=edit | {"name": "Blind"})
     assert blind.status_code == 428
     assert (await forms_host.client.get(f"/api/forms/{form_id}")).json()["name"] == "Renamed by one"
+    # And an If-Match that is no ETag at all (or the real one without W/) is 412 too, for a PUT and a DELETE
+    current = first.headers["ETag"]
+    for if_match in ("garbage", '"abc"', current.removeprefix("W/")):
+        put = await forms_host.client.put(f"/api/forms/{form_id}", json=edit | {"name": "Odd"},
+                                          headers={"If-Match": if_match})
+        delete = await forms_host.client.delete(f"/api/forms/{form_id}", headers={"If-Match": if_match})
+        assert (put.status_code, delete.status_code) == (412, 412), (if_match, put.text, delete.text)
+    assert (await forms_host.client.get(f"/api/forms/{form_id}")).json()["name"] == "Renamed by one"
 
 
 async def test_options_via_field_ref_and_only_from_the_fields_own_provider(forms_host: ConduitHost) -> None:

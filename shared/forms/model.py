@@ -7,6 +7,7 @@ reports every such problem at once.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,12 @@ MAX_FIELDS = 50
 FORM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 FIELD_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # a workflow parameter's name, usable in `values.<name>`
 Scalar = str | int | float | bool
+
+
+def can_be_form_id(text: str) -> bool:
+    """Whether a form could have this id: every form is saved through the model, so one that does not match never
+    exists (its routes answer 404, whatever storage would make of the text as a key)."""
+    return re.fullmatch(FORM_ID_PATTERN, text) is not None
 
 
 class _Strict(BaseModel):

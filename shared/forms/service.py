@@ -25,7 +25,7 @@ from shared.executions.service import Submission, WorkflowCall, submit
 from shared.executions.services import Services
 from shared.forms.definition import check_form, depends_on
 from shared.forms.inputs import provider_inputs, visible_values
-from shared.forms.model import Form, FormField
+from shared.forms.model import Form, FormField, can_be_form_id
 from shared.forms.values import check_values
 from shared.identity import policy
 from shared.models import Caller, ExecutionRequest
@@ -66,6 +66,8 @@ class FormService:
     async def update(self, caller: Caller, form_id: str, form: Form, if_match: str | None) -> FoundForm:
         """Replace a form of the caller's scope, only the version `if_match` names (`*`: whatever is stored)."""
         policy.check_form_admin(caller, "change forms")
+        if not can_be_form_id(form_id):
+            raise FormNotFoundError(form_id)  # no form was ever saved with it: nothing to replace
         if "id" in form.model_fields_set and form.id != form_id:
             raise InputValidationError([FieldError("id", f"a form's id cannot change; this is form '{form_id}'")])
         form = form.model_copy(update={"id": form_id})

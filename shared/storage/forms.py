@@ -112,7 +112,10 @@ class FormStore:
 
     async def replace(self, scope: str, form_id: str, document: dict[str, Any], etag: str | None) -> StoredForm:
         """Replace the form; only the version `etag` names when it is given (None or `*`: whatever version is
-        stored). FormNotFoundError when there is none: a replace never creates."""
+        stored). FormNotFoundError when there is none (an id that cannot be a key has none): a replace never
+        creates."""
+        if key_problem(form_id) or key_problem(scope):
+            raise FormNotFoundError(form_id)
         entity = _entity(scope, form_id, document)
         options: dict[str, Any] = {"mode": UpdateMode.REPLACE}
         if etag and etag != "*":

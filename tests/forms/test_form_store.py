@@ -47,6 +47,11 @@ async def test_ids_are_unique_per_scope_and_replace_never_creates(store: FormSto
         await store.create(scope, "one", {"name": "Again"})
     with pytest.raises(FormNotFoundError):
         await store.replace(scope, "missing", {"name": "x"}, "*")
+    for impossible in ("bad/id", "bad#id", "x" * 300):  # no key can hold them, so no form has them
+        with pytest.raises(FormNotFoundError):
+            await store.replace(scope, impossible, {"name": "x"}, "*")
+        with pytest.raises(FormNotFoundError):
+            await store.delete(scope, impossible)
     assert [f.form_id for f in await store.list(scope)] == ["one"]
     await store.delete(scope, "one")
     assert await store.get(scope, "one") is None

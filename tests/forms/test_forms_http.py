@@ -284,3 +284,22 @@ async def test_the_example_command_creates_then_updates_its_form(
     assert first.returncode == 0 and first.stdout.startswith(f"created form '{form['id']}'"), first.stderr
     assert second.returncode == 0 and second.stdout.startswith(f"updated form '{form['id']}'"), second.stderr
     assert (await forms_host.client.get(f"/api/forms/{form['id']}")).json()["name"] == "Book a trip, again"
+
+
+@pytest.mark.parametrize("form_id", ["bad%2Fid", "bad%23id", "x" * 300, "%C3%BC-form"])
+async def test_an_id_that_cannot_be_a_form_is_not_found_by_every_route(forms_host: ConduitHost, form_id: str) -> None:
+    # Given an id that cannot be a stored form's (a `/` or `#` no table key may hold, too long, not an id's letters)
+    base = f"/api/forms/{form_id}"
+    body = {k: v for k, v in trip_form().items() if k != "id"}
+    # When every route of one form is asked about it
+    answers = [
+        await forms_host.client.get(base),
+        await forms_host.client.put(base, json=body, headers={"If-Match": "*"}),
+        await forms_host.client.delete(base, headers={"If-Match": "*"}),
+        await forms_host.client.post(f"{base}/fields/town/options", json={"values": {}}),
+        await forms_host.client.post(f"{base}/submit", json={"values": {}}),
+        await forms_host.client.post(f"{base}/startup", json={}),
+    ]
+    # Then each is 404 form_not_found (never a 500)
+    assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "form_not_found")] * 6, \
+        [a.text for a in answers]

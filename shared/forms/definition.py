@@ -173,12 +173,9 @@ def _provider_problems(
 
 
 def _expression_problems(text: str, where: str, names: set[str]) -> Iterator[FieldError]:
-    problem = expressions.problem(text)
-    if problem is not None:
-        yield FieldError(where, problem)
+    yield from (FieldError(where, problem) for problem in expressions.problems(text))
+    if expressions.syntax_problem(text) is not None:
         return
-    for name in sorted(expressions.other_names(text)):
-        yield FieldError(where, f"reads '{name}'; an expression reads only values.<field>")
     for name in sorted(expressions.referenced_fields(text) - names):
         yield FieldError(where, f"reads values.{name}, but this form has no field '{name}'")
 

@@ -99,6 +99,51 @@ def test_provider_inputs_from_static_field_ref_and_expression() -> None:
     assert provider_inputs(form, pick, {}) == {"fixed": 3, "mail": "."}
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("{% for i in range(100000) %}{% for j in range(100) %}{% endfor %}{% endfor %}",
+     "an expression may not use loops ('for')"),
+    ("{{ ((9**999)**999)**999 > 1 }}", "an expression may not use '**'"),
+    ("{{ values.a * 3 }}", "an expression may not use '*'"),
+    ("{{ secret ~ values.a }}", "reads 'secret'; an expression reads only values.<field>"),
+    ("{{ values.a.upper() }}", "an expression may not use calls of functions or methods"),
+    ("{% set x = 1 %}{{ x }}", "an expression may not use assignments ('set')"),
+    ("{% macro m() %}{% endmacro %}", "an expression may not use macros ('macro')"),
+    ("{% with x = 1 %}{% endwith %}", "an expression may not use 'with' blocks"),
+    ("{{ values[values.key] }}", "reads values only by a constant field name: values.<field> or values['<field>']"),
+    ("{{ values | join }}", "may not use values as a whole (print, filter or loop over it); read values.<field>"),
+    ("{{ values.a.b }}", "reads only values.<field>: not attributes or items of anything else (such as values.a.b)"),
+    ("{{ values.a | center(50000000) }}", "an expression may not use the filter 'center' (it may use capitalize,"),
+])
+def test_an_expression_may_use_only_cheap_constructs(text: str, message: str) -> None:
+    # Given an expression with a construct that could run long, build huge values or read beyond values
+    # When it is checked (as a form is saved), Then the construct is named
+    assert any(problem.startswith(message) for problem in expressions.problems(text)), expressions.problems(text)
+    # And rendering refuses it before running anything (a form stored before the check cannot run it either)
+    with pytest.raises(expressions.ExpressionError):
+        expressions.render(text, {"a": "x", "key": "a"})
+
+
+def test_allowed_constructs_render_and_builders_are_bounded() -> None:
+    # Given expressions using what is allowed
+    values = {"first": "Ada", "last": None, "n": "41", "items": "a field named items", "tags": ["x", "y"]}
+    rendered = {text: expressions.render(text, values) for text in (
+        "{{ values.first | lower }}.{{ values['last'] | default('none', true) }}",
+        "{% if values.n | int + 1 == 42 %}yes{% elif values.first %}first{% else %}no{% endif %}",
+        "{{ 'long' if values.first | length > 2 and not values.last else 'short' }}",
+        "{{ values.items }}|{{ values.tags | join(',') }}|{{ values.first ~ '-' ~ values.n }}",
+        "{{ values.last is none }}",
+    )}
+    # Then they render as Jinja2 would
+    assert list(rendered.values()) == ["ada.none", "yes", "long", "a field named items|x,y|Ada-41", "True"]
+    # And replace, join, or a value read, never build or take more than the limits
+    for text, read in (("{{ values.a | replace('a', 'aaaaaaaaaa') | replace('a', 'aaaaaaaaaa') }}", "a" * 200),
+                       ("{{ values.a | replace('', values.a) }}", "b" * 500),
+                       ("{{ values.a | join(values.a) }}", "c" * 500),
+                       ("{{ values.a }}", "d" * (expressions.MAX_INPUT_CHARS + 1))):
+        with pytest.raises(expressions.ExpressionError):
+            expressions.render(text, {"a": read})
+
+
 def test_expressions_run_in_a_sandbox() -> None:
     # Given expressions that reach for internals or build huge values, Then rendering refuses them
     for text in ("{{ values.__class__.__mro__ }}", "{{ 'x' * 100000 }}", "{{ 10 ** 100000 }}"):

@@ -158,3 +158,21 @@ def test_more_than_fifty_fields_is_refused(forms_registry: FunctionRegistry) -> 
     # Then the count is refused
     assert problems(trip_form(fields=fields), forms_registry) == {"fields": "a form has at most 50 fields, this one "
                                                                             "has 51"}
+
+
+def test_an_expression_that_could_hang_the_host_is_refused_when_saved(forms_registry: FunctionRegistry) -> None:
+    # Given a form whose provider input loops ten million times, and one whose power never ends
+    def mailbox_form(expression: str) -> dict[str, Any]:
+        return trip_form(linked_workflow="form_mail", fields=[
+            {"name": "first", "type": "text", "required": True},
+            {"name": "last", "type": "text", "required": True},
+            {"name": "mailbox", "type": "select", "data_provider": "form_mailboxes",
+             "data_provider_inputs": {"address": {"mode": "expression", "expression": expression}}},
+        ])
+
+    where = "fields[2].data_provider_inputs.address.expression"
+    loops = mailbox_form("{% for i in range(100000) %}{% for j in range(100) %}{% endfor %}{% endfor %}")
+    power = mailbox_form("{{ ((9**999)**999)**999 > 1 }}{{ values.first * 2 }}")
+    # When they are saved, Then each construct is named at the expression
+    assert problems(loops, forms_registry) == {where: "an expression may not use loops ('for')"}
+    assert problems(power, forms_registry) == {where: "an expression may not use '**' | an expression may not use '*'"}

@@ -8,6 +8,7 @@ come from its own provider only, through the engine and its cache (shared.provid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -131,14 +132,17 @@ class FormService:
             return [option.get("value") for option in answer["options"]]
 
         parameters = await check_values(found.form, values, options_of)
-        return await submit(self.services, WorkflowCall(
-            workflow_name=found.form.linked_workflow,
-            input_data=parameters,
-            caller=caller,
-            organization_id=policy.form_run_scope(caller, found.stored.scope),
-            trigger_payload={"kind": FORM_TRIGGER, "form_id": found.form.id},
-            idempotency_key=idempotency_key,
-        ))
+        try:
+            return await submit(self.services, WorkflowCall(
+                workflow_name=found.form.linked_workflow,
+                input_data=parameters,
+                caller=caller,
+                organization_id=policy.form_run_scope(caller, found.stored.scope),
+                trigger_payload={"kind": FORM_TRIGGER, "form_id": found.form.id},
+                idempotency_key=idempotency_key,
+            ))
+        except InputValidationError as refused:
+            raise _as_form_values(found.form, refused) from None
 
     async def startup(
         self, caller: Caller, form_id: str, params: Mapping[str, Any], query: Mapping[str, str]
@@ -175,6 +179,16 @@ class FormService:
             organization_id=policy.form_run_scope(caller, found.stored.scope),
         )
         return await provider_options(self.services.engine, call)
+
+
+def _as_form_values(form: Form, refused: InputValidationError) -> InputValidationError:
+    """The workflow's own refusal of its parameters (`count expected an integer`), each at `values.<field>` like
+    every other problem of a submission (a field fills the parameter of its name); others (idempotency_key) stay."""
+    def at_field(error: FieldError) -> FieldError:
+        name = re.split(r"[.\[]", error.field, maxsplit=1)[0]
+        return FieldError(f"values.{error.field}", error.message) if form.field(name) else error
+
+    return InputValidationError([at_field(error) for error in refused.errors], "The form's values are not valid")
 
 
 def _sees(caller: Caller, found: FoundForm) -> bool:

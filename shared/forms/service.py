@@ -149,7 +149,8 @@ class FormService:
     ) -> dict[str, Any]:
         """Run the launch workflow with `default_launch_params`, then `params`, then the allowed query parameters
         (later ones win); its result pre-fills the form. It runs transient: opening a form is no execution to keep,
-        so its log lines are in the answer, for admins only."""
+        so the answer names none, and its log lines are in it, for admins only. A launch that fails answers like a
+        sync execute (status Failed or Timeout, error_type, error_message): the form can still open, unfilled."""
         found = await self.get(caller, form_id)
         form = found.form
         if form.launch_workflow is None:
@@ -164,6 +165,7 @@ class FormService:
             transient=True,
         )
         answer = result_to_api(await self.services.engine.execute(request))
+        answer.pop("execution_id")  # a transient run is never stored: its id could never be looked up
         if not policy.sees_launch_logs(caller):
             answer.pop("logs", None)
         return answer

@@ -28,3 +28,19 @@ async def test_the_workflows_own_refusal_names_the_forms_field(form_service: For
         await form_service.submit(ADMIN, created.form.id, {"count": 1.5})
     # Then the problem names the form's field, as every other submit error does
     assert [error.field for error in caught.value.errors] == ["values.count"]
+
+
+@pytest.mark.parametrize(("launch", "status"), [("form_prefill", "Success"), ("form_launch_fails", "Failed")])
+async def test_startup_answers_the_launch_result_without_an_execution_id(
+    form_service: FormService, launch: str, status: str
+) -> None:
+    # Given forms whose launch workflow succeeds, or raises
+    created = await form_service.create(ADMIN, form(launch_workflow=launch))
+    # When each is started
+    answer = await form_service.startup(ADMIN, created.form.id, {"traveller": "ada"}, {})
+    # Then the answer says how the launch ended (a failure with its error, as a sync execute says it)
+    assert answer["status"] == status
+    if status == "Failed":
+        assert answer["error_type"] == "RuntimeError" and "no profile for 'ada'" in answer["error_message"]
+    # And names no execution: a launch runs transient, so there would be nothing to look up
+    assert "execution_id" not in answer

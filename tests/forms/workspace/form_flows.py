@@ -47,3 +47,8 @@ async def form_mail(context: ExecutionContext, first: str, last: str, mailbox: s
 @workflow(name="form_prefill", execution_mode="sync")
 async def form_prefill(context: ExecutionContext, traveller: str = "", region: str = "", source: str = "") -> dict:
     return {"traveller": traveller, "region": region, "source": source}
+
+
+@workflow(name="form_launch_fails", execution_mode="sync")
+async def form_launch_fails(context: ExecutionContext, traveller: str = "") -> dict:
+    raise RuntimeError(f"no profile for '{traveller}'")

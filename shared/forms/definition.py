@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from shared.errors import FieldError, InputValidationError
 from shared.forms import conditions, expressions
-from shared.forms.model import CHOICE_TYPES, MAX_FIELDS, TEXT_TYPES, FieldRefInput, Form, FormField
+from shared.forms.model import CHOICE_TYPES, MAX_FIELDS, TEXT_TYPES, FieldRefInput, Form, FormField, StaticInput
 from shared.functions.registry import FunctionMetadata, FunctionRegistry
+from shared.functions.validation import validate_parameters
 
 # Which parameter types (shared.functions.param_types) each field type can carry. A value the type accepts may
 # still be refused by the parameter's own limits: the engine checks those when the workflow runs.
@@ -96,13 +98,16 @@ def _launch_problems(form: Form, registry: FunctionRegistry) -> Iterator[FieldEr
     for name in form.allowed_query_params:
         if name not in accepted:
             yield FieldError(f"allowed_query_params.{name}", f"'{form.launch_workflow}' has no parameter '{name}'")
-    for name in form.default_launch_params:
+    for name, value in form.default_launch_params.items():
         if name not in accepted:
             yield FieldError(f"default_launch_params.{name}", f"'{form.launch_workflow}' has no parameter '{name}'")
+        else:
+            yield from _fits(launch, name, value, f"default_launch_params.{name}")
 
 
 def _field_problems(field: FormField, path: str, names: set[str], registry: FunctionRegistry) -> Iterator[FieldError]:
     yield from _choice_problems(field, path)
+    yield from _default_problems(field, path)
     yield from _validation_problems(field, path)
     if field.data_provider is not None:
         yield from _provider_problems(field, path, names, registry)
@@ -160,6 +165,8 @@ def _provider_problems(
         where = f"{path}.data_provider_inputs.{param}"
         if provider is not None and param not in accepted:
             yield FieldError(where, f"'{field.data_provider}' has no input named '{param}'")
+        if isinstance(source, StaticInput) and provider is not None and param in accepted:
+            yield from _fits(provider, param, source.value, f"{where}.value")
         if isinstance(source, FieldRefInput):
             if source.field not in names:
                 yield FieldError(f"{where}.field", f"refers to field '{source.field}', which this form does not have")
@@ -191,14 +198,68 @@ def _parameter_problems(field: FormField, path: str, workflow: FunctionMetadata)
     if parameter.type not in CARRIES[field.type]:
         yield FieldError(f"{path}.type", f"a {field.type} field cannot carry parameter '{field.name}' of type "
                                          f"{parameter.type}")
+        return
+    as_parameter = (lambda value: [value]) if field.type == "multiselect" else (lambda value: value)
+    for i, option in enumerate(field.options or []):
+        yield from _fits(workflow, field.name, as_parameter(option.value), f"{path}.options[{i}].value")
+    if field.default_value is not None:
+        yield from _fits(workflow, field.name, field.default_value, f"{path}.default_value")
+
+
+def _default_problems(field: FormField, path: str) -> Iterator[FieldError]:
+    """A select/radio default must be one of its static options (a multiselect's: each of its items)."""
+    if field.default_value is None or not field.options or field.type not in CHOICE_TYPES:
+        return
+    chosen = field.default_value if field.type == "multiselect" and isinstance(field.default_value, list) \
+        else [field.default_value]
+    values = [option.value for option in field.options]
+    for item in chosen:
+        if not any(conditions.json_equal(item, value) for value in values):
+            yield FieldError(f"{path}.default_value", f"{item!r} is not one of the field's options")
+
+
+def _fits(metadata: FunctionMetadata, name: str, value: Any, where: str) -> Iterator[FieldError]:
+    """Whether `value` is one the parameter `name` of `metadata` takes, by the engine's own rules (its input model):
+    a value saved in a form that the function would refuse fails every run, so it is refused at save."""
+    try:
+        validate_parameters(metadata, {name: value})
+    except InputValidationError as refused:
+        for error in refused.errors:
+            if re.split(r"[.\[]", error.field, maxsplit=1)[0] == name:
+                yield FieldError(where, f"is not a value '{metadata.name}' takes for '{name}': {error.message}")
 
 
 def _unfilled_parameters(form: Form, workflow: FunctionMetadata) -> Iterator[FieldError]:
-    filled = {f.name for f in form.fields if f.carries_value}
+    filled = {f.name: i for i, f in enumerate(form.fields) if f.carries_value}
     for parameter in workflow.parameters:
         if parameter.required and parameter.name not in filled:
             yield FieldError("fields", f"'{workflow.name}' requires parameter '{parameter.name}' and no field "
                                        "supplies it")
+        elif parameter.required and not _always_shown_when_submittable(form, form.fields[filled[parameter.name]]):
+            yield FieldError(f"fields[{filled[parameter.name]}].visible_if",
+                             f"'{workflow.name}' requires parameter '{parameter.name}', and a hidden field submits "
+                             "nothing: drop visible_if, or give the parameter a default")
+
+
+def _always_shown_when_submittable(form: Form, field: FormField, depth: int = 0) -> bool:
+    """Whether the field is shown whenever a submission can pass at all: it has no visible_if, or only one that
+    holds once every required field is filled (`{"field": "country", "not_empty": true}` over a required country
+    that is itself always shown; `all` of such, or `any` with one). Then a hidden field means a required field is
+    empty, and the user is told about that one."""
+    condition = field.visible_if
+    return condition is None or (depth < len(form.fields) and _holds_when_required_filled(form, condition, depth))
+
+
+def _holds_when_required_filled(form: Form, condition: Any, depth: int) -> bool:
+    if not isinstance(condition, dict) or conditions.problems(condition, ""):
+        return False
+    if "all" in condition:
+        return all(_holds_when_required_filled(form, item, depth) for item in condition["all"])
+    if "any" in condition:
+        return any(_holds_when_required_filled(form, item, depth) for item in condition["any"])
+    read = form.field(condition.get("field", ""))
+    return (condition.get("not_empty") is True and read is not None and read.required
+            and _always_shown_when_submittable(form, read, depth + 1))
 
 
 def _cycle_problems(form: Form) -> Iterator[FieldError]:

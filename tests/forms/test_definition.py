@@ -176,3 +176,40 @@ def test_an_expression_that_could_hang_the_host_is_refused_when_saved(forms_regi
     # When they are saved, Then each construct is named at the expression
     assert problems(loops, forms_registry) == {where: "an expression may not use loops ('for')"}
     assert problems(power, forms_registry) == {where: "an expression may not use '**' | an expression may not use '*'"}
+
+
+def test_saved_values_are_checked_against_the_parameters_they_feed(forms_registry: FunctionRegistry) -> None:
+    # Given static options, defaults and launch parameters the functions' own parameters would refuse
+    document = trip_form(linked_workflow="form_count", launch_workflow="form_prefill",
+                         default_launch_params={"traveller": ["not", "text"], "region": "de"}, fields=[
+        {"name": "count", "type": "select", "required": True, "default_value": 2,
+         "options": [{"label": "One", "value": 1}, {"label": "A", "value": "a"}]},
+        {"name": "agreed", "type": "checkbox", "default_value": "maybe"},
+    ])
+    # When it is saved, Then each value is named where it was written, with the engine's reason
+    found = problems(document, forms_registry)
+    assert found.keys() == {"fields[0].options[1].value", "fields[0].default_value", "fields[1].default_value",
+                            "default_launch_params.traveller"}
+    assert found["fields[0].options[1].value"].startswith("is not a value 'form_count' takes for 'count': expected "
+                                                          "an integer")
+    assert found["fields[0].default_value"] == "2 is not one of the field's options"
+    assert "expected a boolean" in found["fields[1].default_value"]
+    assert "expected a string" in found["default_launch_params.traveller"]
+
+
+def test_provider_inputs_and_hidden_required_fields_are_checked(forms_registry: FunctionRegistry) -> None:
+    # Given a static provider input of the wrong type, and a required parameter whose field can be hidden while
+    # everything required is filled (region may hide only when traveller, which is required, is empty: fine)
+    document = trip_form(fields=[
+        {"name": "traveller", "type": "text", "required": True},
+        {"name": "region", "type": "select", "required": True, "data_provider": "form_regions",
+         "visible_if": {"field": "traveller", "not_empty": True}},
+        {"name": "town", "type": "select", "required": True, "data_provider": "form_towns",
+         "data_provider_inputs": {"region": {"mode": "static", "value": ["de"]}},
+         "visible_if": {"field": "traveller", "equals": "Ada"}},
+    ])
+    # When it is saved, Then both are named
+    found = problems(document, forms_registry)
+    assert found.keys() == {"fields[2].data_provider_inputs.region.value", "fields[2].visible_if"}
+    assert "expected a string" in found["fields[2].data_provider_inputs.region.value"]
+    assert found["fields[2].visible_if"].startswith("'form_book_trip' requires parameter 'town', and a hidden field")

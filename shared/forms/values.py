@@ -89,13 +89,25 @@ def _typed(field: FormField, value: Any) -> Any:
         raise _Refused(f"expected true or false, got {_kind(value)}")
     if kind in ("select", "radio") and not _scalar(value):
         raise _Refused(f"expected one option's value, got {_kind(value)}")
-    if kind == "multiselect" and not (isinstance(value, list) and all(_scalar(item) for item in value)):
+    if kind == "multiselect":
+        return _choices(value)
+    return value
+
+
+def _choices(value: Any) -> list[Any]:
+    """A multiselect's value: option values, each once."""
+    if not (isinstance(value, list) and all(_scalar(item) for item in value)):
         raise _Refused(f"expected a list of option values, got {_kind(value)}")
+    repeated = [item for i, item in enumerate(value) if any(conditions.json_equal(item, v) for v in value[:i])]
+    if repeated:
+        raise _Refused(f"lists {_listed(repeated)} more than once")
     return value
 
 
 def _number(value: Any) -> int | float:
     if isinstance(value, str):
+        if "_" in value:  # Python reads "1_0" as 10; a user typing it meant no number
+            raise _Refused(f"expected a number, got '{value}'")
         try:
             value = float(value) if any(c in value for c in ".eE") else int(value)
         except ValueError:

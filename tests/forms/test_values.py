@@ -50,3 +50,12 @@ async def test_every_bad_value_is_named_at_once() -> None:
         "values.size": "'xl' is not one of the field's options",
         "values.intro": "is a markdown field, which takes no value",
     }
+
+
+async def test_a_repeated_choice_and_a_number_with_underscores_are_refused() -> None:
+    with pytest.raises(InputValidationError) as caught:
+        await check_values(FORM, {"agree": True, "count": "1_0", "colours": ["red", "red"]}, no_provider)
+    assert {e.field: e.message for e in caught.value.errors} == {
+        "values.count": "expected a number, got '1_0'",
+        "values.colours": "lists 'red' more than once",
+    }

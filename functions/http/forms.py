@@ -3,7 +3,7 @@
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
@@ -18,7 +18,7 @@ class OptionsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     values: dict[str, Any] = Field(default_factory=dict)
-    no_cache: bool = False
+    no_cache: StrictBool = False  # "yes" is no boolean
 
 
 class SubmitBody(BaseModel):

@@ -128,6 +128,10 @@ async def test_options_via_field_ref_and_only_from_the_fields_own_provider(forms
     # Then they are the towns of that region
     assert response.status_code == 200, response.text
     assert [o["value"] for o in response.json()["options"]] == ["berlin", "hamburg"]
+    # And a no_cache that is no boolean is 422 naming it
+    loose = await forms_host.client.post(f"/api/forms/{form_id}/fields/town/options",
+                                         json={"values": {"region": "de"}, "no_cache": "yes"})
+    assert loose.status_code == 422 and [d["field"] for d in loose.json()["error"]["details"]] == ["no_cache"]
     # And a field without a provider, or no field at all, is 404
     for field in ("traveller", "no_such_field"):
         answer = await forms_host.client.post(f"/api/forms/{form_id}/fields/{field}/options", json={"values": {}})

@@ -48,6 +48,9 @@ def form_problems(form: Form, registry: FunctionRegistry) -> Iterator[FieldError
     yield from _launch_problems(form, registry)
     if form.access_level == "roles" and not form.roles:
         yield FieldError("roles", "list at least one role when access_level is 'roles'")
+    if form.access_level == "authenticated" and form.roles:
+        yield FieldError("roles", "apply only with access_level 'roles'; with 'authenticated' every user of the "
+                                  "organization may use the form")
     if len(form.fields) > MAX_FIELDS:
         yield FieldError("fields", f"a form has at most {MAX_FIELDS} fields, this one has {len(form.fields)}")
     names = {f.name for f in form.fields}

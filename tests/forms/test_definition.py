@@ -213,3 +213,10 @@ def test_provider_inputs_and_hidden_required_fields_are_checked(forms_registry: 
     assert found.keys() == {"fields[2].data_provider_inputs.region.value", "fields[2].visible_if"}
     assert "expected a string" in found["fields[2].data_provider_inputs.region.value"]
     assert found["fields[2].visible_if"].startswith("'form_book_trip' requires parameter 'town', and a hidden field")
+
+
+def test_roles_without_access_level_roles_are_refused(forms_registry: FunctionRegistry) -> None:
+    # Given roles listed on a form every user of the organization may use, Then the admin is told they do nothing
+    found = problems(trip_form(access_level="authenticated", roles=["hr"]), forms_registry)
+    assert found == {"roles": "apply only with access_level 'roles'; with 'authenticated' every user of the "
+                              "organization may use the form"}

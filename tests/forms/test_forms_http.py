@@ -178,6 +178,8 @@ async def test_submit_sync_answers_the_result_and_records_the_form_trigger(
     # And the stored execution says a form ran it
     record = await record_of(storage_connection_string, "GLOBAL", body["execution_id"])
     assert record.trigger == {"kind": "form", "form_id": form_id}
+    listed = await forms_host.client.get("/api/workflows/executions", params={"form_id": form_id})
+    assert [item["id"] for item in listed.json()["items"]] == [body["execution_id"]], listed.text[:300]
 
 
 async def test_visible_field_is_required_and_values_are_checked(forms_host: ConduitHost) -> None:
@@ -207,6 +209,8 @@ async def test_a_forged_select_value_is_refused(forms_host: ConduitHost) -> None
         {"field": "values.town", "message": "'berlin' is not one of the field's options"}]
     assert forged_region.status_code == 422
     assert {d["field"] for d in forged_region.json()["error"]["details"]} == {"values.region", "values.town"}
+    listed = await forms_host.client.get("/api/workflows/executions", params={"form_id": form_id})
+    assert listed.status_code == 200 and listed.json()["items"] == []
 
 
 async def test_submit_async_answers_202_and_runs_with_the_form_trigger(

@@ -68,8 +68,14 @@ def front_end_timeout(environ: os._Environ[str] | dict[str, str] = os.environ) -
 
 
 def to_http_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
-    """The worker's HttpRequest: repeated headers and query keys are joined with ',' as ASP.NET Core does."""
+    """The worker's HttpRequest: repeated headers and query keys are joined with ',' as ASP.NET Core does.
+
+    The peer's address is appended to X-Forwarded-For, as Azure's front end does: a function never sees the TCP
+    peer, so that header is where Conduit finds the client's address on Azure and here alike."""
     headers = {key: ",".join(request.headers.getall(key)) for key in request.headers.keys()}  # noqa: SIM118
+    forwarded = next((key for key in headers if key.lower() == "x-forwarded-for"), "X-Forwarded-For")
+    if request.remote:
+        headers[forwarded] = ", ".join(part for part in (headers.get(forwarded), request.remote) if part)
     params = {key: ",".join(request.query.getall(key)) for key in request.query.keys()}  # noqa: SIM118
     return func.HttpRequest(
         method=request.method,

@@ -70,6 +70,13 @@ class UnauthorizedError(ConduitError):
     code = "unauthorized"
 
 
+class SignatureError(UnauthorizedError):
+    """A signed webhook endpoint's request whose signature is missing, malformed, outside the replay window or
+    wrong; `details["failed"]` says which, never what the signature should have been."""
+
+    code = "invalid_signature"
+
+
 class ForbiddenError(ConduitError):
     """The caller is known but may not do this."""
 
@@ -194,6 +201,24 @@ class UnavailableError(ConduitError):
 
     code = "unavailable"
     retry_after_seconds = 5
+
+
+class WebhookSecretMissingError(ConduitError):
+    """A signed endpoint whose secret is not configured: it refuses every request (500) rather than accept one
+    unverified. The caller is not told which setting is missing; the log says."""
+
+    code = "webhook_secret_missing"
+
+
+class RateLimitedError(ConduitError):
+    """The caller sent more requests than its limit allows; it may try again after `retry_after_seconds` (the HTTP
+    answer is 429 with a Retry-After header)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class StorageError(ConduitError):

@@ -12,8 +12,14 @@ from enum import StrEnum
 from typing import Any, Literal
 
 GLOBAL_SCOPE = "GLOBAL"
+PLATFORM_ADMIN = "PlatformAdmin"
+ORG_ADMIN = "OrgAdmin"
+ORG_USER = "OrgUser"
 FunctionRole = Literal["workflow", "data_provider"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# How a signed webhook endpoint's sender signs its requests (`@workflow(webhook_signature=...)`,
+# shared.identity.signatures verifies each).
+WEBHOOK_SIGNATURE_SCHEMES = ("github", "stripe", "slack", "conduit")
 
 
 class ExecutionStatus(StrEnum):
@@ -54,6 +60,10 @@ class Caller:
     is_platform_admin: bool = False
     scope: str = GLOBAL_SCOPE
     roles: frozenset[str] = frozenset()  # the caller's roles in its organization (forms with access_level "roles")
+    organization_id: str | None = None  # its home organization; None for platform admins and global keys
+    kind: str = "admin_key"  # "admin_key" | "api_key" | "user" | "anonymous" | "system"
+    key_id: str | None = None
+    workflows: frozenset[str] | None = None  # an API key limited to these workflows; None = any
 
     def to_dict(self) -> dict[str, Any]:
         """The caller as every record stores it, whatever ran the execution (sync, queued, scheduled)."""
@@ -141,6 +151,9 @@ class ExecutionRequest:
     scope: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     trigger: dict[str, Any] = field(default_factory=lambda: {"kind": "api"})
+    # What the workflow sees as `context.trigger` when it is more than `trigger` (a webhook's request: headers,
+    # query, raw body); stored apart from the small `trigger`, so that a queued run sees it too.
+    trigger_data: dict[str, Any] | None = None
     transient: bool = False
     no_cache: bool = False  # a data provider's run skips the cache read and refreshes the entry
     role: FunctionRole = "workflow"  # how the named function is used: one function may be both (see registry)
@@ -191,6 +204,7 @@ class ExecutionRecord:
     input_data: Any = None
     output_data: Any = None
     variables: dict[str, Any] | None = None
+    trigger_data: dict[str, Any] | None = None  # the request a webhook execution came with (never returned by the API)
     error_message: str | None = None
     error_type: str | None = None
     started_at: datetime | None = None

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
-from shared.executions.queries import result_to_api
+from shared.api.submissions import submission_response
 from shared.executions.service import WorkflowCall, submit
 from shared.runtime import get_runtime
 
@@ -49,13 +49,7 @@ async def execute_workflow(call: ApiCall) -> func.HttpResponse:
             log_level=body.log_level,
         ),
     )
-    if submission.result is not None:
-        return json_response(result_to_api(submission.result))
-    location = f"/api/workflows/executions/{submission.execution_id}"
-    answer: dict[str, Any] = {"execution_id": submission.execution_id, "status": submission.status.value}
-    if submission.duplicate:
-        answer["duplicate"] = True
-    return json_response(answer, 202, headers={"Location": location})
+    return submission_response(submission)
 
 
 routes = [

@@ -31,6 +31,7 @@ from shared.errors import (
     ProviderFailedError,
     ProviderRefusedError,
     ProviderTimeoutError,
+    RateLimitedError,
     StorageError,
     StorageUnavailableError,
     UnauthorizedError,
@@ -54,6 +55,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ConduitError], int], ...] = (
     (PreconditionRequiredError, 428),
     (ConflictError, 409),
     (PayloadTooLargeError, 413),
+    (RateLimitedError, 429),
     (InputValidationError, 422),
     (ProviderRefusedError, 422),
     (ProviderTimeoutError, 504),
@@ -85,15 +87,26 @@ def error_response(error: ConduitError) -> func.HttpResponse:
     headers: dict[str, str] | None = None
     if isinstance(error, UnauthorizedError):
         headers = {"WWW-Authenticate": "Bearer"}
-    elif isinstance(error, UnavailableError):
+    elif isinstance(error, (UnavailableError, RateLimitedError)):
         headers = {"Retry-After": str(error.retry_after_seconds)}
+    elif isinstance(error, MethodNotAllowedError):
+        headers = {"Allow": ", ".join(error.details["allowed"])}
     return json_response(body, status_for(error), headers)
 
 
 def read_body(req: func.HttpRequest, model: type[M]) -> M:
     """Parse the JSON body into `model`: 400 when it is not JSON (or nested too deeply), 422 naming every field
     that is wrong (numbers that are not finite included), all before anything reaches pydantic or storage."""
-    raw = req.get_body() or b"{}"
+    data = json_object(req.get_body() or b"{}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputValidationError([_field_error(e) for e in exc.errors()], "Invalid request body") from None
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A JSON object body: 400 when it is not JSON (or nested too deeply) or not an object, 422 naming every number
+    that is not finite."""
     try:
         data, check = loads_checked(raw)
     except JsonTooDeepError as exc:
@@ -105,10 +118,7 @@ def read_body(req: func.HttpRequest, model: type[M]) -> M:
     non_finite = check.non_finite
     if non_finite:
         raise InputValidationError([FieldError(path, NOT_FINITE) for path in non_finite], "Invalid request body")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InputValidationError([_field_error(e) for e in exc.errors()], "Invalid request body") from None
+    return data
 
 
 def read_query(req: func.HttpRequest, model: type[M]) -> M:

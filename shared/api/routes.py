@@ -5,7 +5,9 @@ method itself, plus one catch-all under `/api/` that answers unknown paths. That
 errors the same way under every host: the real Functions host treats methods as route constraints (a wrong method
 is a bare 404 there), devhost would answer otherwise, and here a wrong method is always `405` with `Allow` and the
 JSON error shape, an unknown path a JSON `404`, `HEAD` a `GET` without its body, `OPTIONS` a `204` with `Allow`.
-The same table will produce the OpenAPI document.
+A route declared with method `*` (ANY_METHOD) is the only route of its path and receives every method, HEAD and
+OPTIONS included: its handler decides per request which methods the addressed resource takes (webhook endpoints,
+where each workflow has its own `allowed_methods`). The same table will produce the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from shared.models import Caller
 Access = Literal["public", "caller", "admin"]
 HttpFunction = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+ANY_METHOD = "*"
 CATCH_ALL_FUNCTION = "route_not_found"
 
 
@@ -102,11 +105,14 @@ class RouteTable:
         seen = set()
         for route in self.routes:
             key = (route.method, route.path)
-            if route.method not in ALL_METHODS or route.method in ("HEAD", "OPTIONS"):
+            if route.method != ANY_METHOD and (route.method not in ALL_METHODS or route.method in ("HEAD", "OPTIONS")):
                 raise ValueError(f"{route.name}: declare GET/POST/PUT/PATCH/DELETE; HEAD and OPTIONS are answered")
             if key in seen:
                 raise ValueError(f"{route.method} {route.path} is declared twice")
             seen.add(key)
+        for path, methods in self.by_path().items():
+            if ANY_METHOD in methods and len(methods) > 1:
+                raise ValueError(f"{path}: a route for every method ('*') must be the only route of its path")
 
     def by_path(self) -> dict[str, dict[str, Route]]:
         paths: dict[str, dict[str, Route]] = {}
@@ -127,9 +133,13 @@ class RouteTable:
 def dispatcher(methods: dict[str, Route]) -> HttpFunction:
     """The Functions function for one path: it answers every method, so the host never decides a wrong one."""
     allow = allowed(methods)
+    every = methods.get(ANY_METHOD)
 
     async def dispatch(req: func.HttpRequest) -> func.HttpResponse:
         method = (req.method or "GET").upper()
+        if every is not None:
+            response = await every.answer(req)
+            return without_body(response) if method == "HEAD" else response
         if method == "OPTIONS":
             return func.HttpResponse(status_code=204, headers={"Allow": allow})
         route = methods.get("GET" if method == "HEAD" else method)

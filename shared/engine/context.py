@@ -7,6 +7,7 @@ Besides Conduit's own API (`logger`, `http`, `step`) it offers what workflows wr
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -38,6 +39,9 @@ class ExecutionContext:
     scope: str = GLOBAL_SCOPE
     config: dict[str, Any] = field(default_factory=dict)
     function_name: str = "script"
+    # What started this execution: {"kind": "http" | "webhook" | "schedule" | "form" | ...}; a webhook's also holds
+    # its request (endpoint, method, query, headers without credentials, raw body; see `raw_body`).
+    trigger: dict[str, Any] = field(default_factory=lambda: {"kind": "api"})
     integration_calls: list[dict[str, Any]] = field(default_factory=list)
     steps: StepRecorder = field(default_factory=StepRecorder, repr=False)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
@@ -61,6 +65,17 @@ class ExecutionContext:
     @property
     def is_platform_admin(self) -> bool:
         return self.caller.is_platform_admin
+
+    @property
+    def raw_body(self) -> bytes | None:
+        """A webhook request's body exactly as it arrived (bytes), e.g. to parse XML or check a signature of your
+        own; None for executions not started by a webhook endpoint."""
+        body = self.trigger.get("body")
+        if not isinstance(body, str):
+            return None
+        if self.trigger.get("body_encoding") == "base64":
+            return base64.b64decode(body)
+        return body.encode("utf-8")
 
     @property
     def logger(self) -> logging.Logger:

@@ -150,6 +150,7 @@ class Engine:
             scope=scope,
             config=dict(request.config),
             function_name=name,
+            trigger=dict(request.trigger_data if request.trigger_data is not None else request.trigger),
         )
 
     @staticmethod
@@ -221,4 +222,5 @@ def request_from_record(record: ExecutionRecord) -> ExecutionRequest:
         execution_id=record.id,
         scope=record.scope,
         trigger=record.trigger or {"kind": "queue"},
+        trigger_data=record.trigger_data,
     )

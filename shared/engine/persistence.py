@@ -49,6 +49,7 @@ def running_record(invocation: Invocation) -> ExecutionRecord:
         trigger=request.trigger,
         caller=request.caller.to_dict(),
         input_data=request.parameters,
+        trigger_data=request.trigger_data,
         started_at=started,
         timeout_seconds=int(invocation.timeout_seconds),
         lease_owner=WORKER_ID,

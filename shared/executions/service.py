@@ -22,9 +22,10 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
-from shared.engine import finisher
+from shared.engine import finisher, recycling
 from shared.engine.finishing import FinishSettings
 from shared.engine.invocation import Invocation
+from shared.engine.persistence import running_record
 from shared.errors import (
     ConduitError,
     ExecutionAlreadyFinishedError,
@@ -74,6 +75,7 @@ class Submission:
     status: ExecutionStatus
     result: ExecutionResult | None = None
     duplicate: bool = False
+    record: ExecutionRecord | None = None  # a duplicate's execution as stored (its outcome, when it has finished)
 
 
 @dataclass
@@ -90,6 +92,10 @@ class WorkflowCall:
     metadata: dict[str, Any] = field(default_factory=dict)
     wait: bool | None = None  # None: the workflow's declared execution_mode decides
     idempotency_key: str | None = None
+    # A webhook delivery's id (Idempotency-Key header, or the sender's delivery id): a redelivery within 24 hours
+    # answers with the first execution, sync or async; the key is the workflow's own (another workflow's is another).
+    delivery_id: str | None = None
+    trigger_data: dict[str, Any] | None = None  # a webhook's request, for `context.trigger` (see ExecutionRequest)
     log_level: str | None = None  # platform admins only (shared.identity.policy)
     max_wait_seconds: float | None = None  # a sync run: None waits CONDUIT_SYNC_WAIT_SECONDS; math.inf to the end
 
@@ -129,12 +135,36 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
         parameters=call.input_data,
         scope=policy.scope_for(caller, call.organization_id),
         trigger=call.trigger(),
+        trigger_data=call.trigger_data,
     )
     invocation = services.engine.prepare(request)  # raises for unknown workflows and invalid input, before storage
+    key = call.idempotency_key or delivery_key(call.workflow_name, call.delivery_id)
     if wait:
         limit = sync_wait_seconds() if call.max_wait_seconds is None else call.max_wait_seconds
+        if key:
+            return await _run_once(services, invocation, key, limit)
         return await _run_now(services, invocation, limit)
-    return await _enqueue(services, request, invocation.timeout_seconds, call.idempotency_key)
+    return await _enqueue(services, request, invocation.timeout_seconds, key)
+
+
+def delivery_key(workflow_name: str, delivery_id: str | None) -> str | None:
+    """The idempotency key of a webhook delivery: bound to its workflow, so two endpoints never share one."""
+    return None if delivery_id is None else f"delivery|{workflow_name}|{delivery_id}"
+
+
+async def _run_once(services: Services, invocation: Invocation, key: str, limit: float) -> Submission:
+    """Run now, unless `key` already names an execution: then answer with that one (finished: its outcome).
+
+    The Running record is created together with its key row in one transaction before the run starts, so of two
+    concurrent deliveries exactly one runs; the other is told the first one's id."""
+    if not recycling.accepting_work():
+        raise recycling.refuse()  # before anything is written: nothing will run here
+    created = await services.store.create_with_key(running_record(invocation), key)
+    if created.duplicate:
+        first = created.record
+        return Submission(first.id, first.status, duplicate=True, record=first)
+    invocation.record = created.record
+    return await _run_now(services, invocation, limit)
 
 
 async def execute_workflow(services: Services, call: WorkflowCall, backend: str | None = None) -> str:
@@ -241,6 +271,7 @@ async def _enqueue(
         trigger=request.trigger | {"mode": QUEUED},
         caller=request.caller.to_dict(),
         input_data=request.parameters,
+        trigger_data=request.trigger_data,
         timeout_seconds=int(timeout_seconds),
     )
     if key:
@@ -315,5 +346,8 @@ def _check_call(call: WorkflowCall) -> None:
     key = call.idempotency_key
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         errors.append(FieldError("idempotency_key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"))
+    delivery = call.delivery_id
+    if delivery is not None and not 1 <= len(delivery) <= MAX_IDEMPOTENCY_KEY:
+        errors.append(FieldError("delivery_id", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"))
     if errors:
         raise InputValidationError(errors)

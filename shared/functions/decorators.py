@@ -36,6 +36,7 @@ from shared.functions.registry import (
 from shared.functions.retry_policy import check_retry_policy
 from shared.functions.schedule import check_schedule
 from shared.functions.signature import accepts_var_kwargs, inferred_parameters, user_parameter_names
+from shared.functions.webhooks import check_webhook
 from shared.models import LOG_LEVELS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,6 +57,7 @@ PARAM_ARGUMENTS = ("name", "type", "label", "required", "validation", "data_prov
 WORKFLOW_ARGUMENTS = (
     "name", "description", "category", "tags", "execution_mode", "timeout_seconds", "endpoint_enabled",
     "allowed_methods", "disable_global_key", "public_endpoint", "retry_policy", "schedule", "log_level",
+    "webhook_secret", "webhook_signature", "webhook_delivery_header",
 )
 DATA_PROVIDER_ARGUMENTS = (
     "name", "description", "category", "tags", "cache_ttl_seconds", "timeout_seconds", "log_level", "cache_scope",
@@ -149,6 +151,9 @@ def workflow(
     retry_policy: dict[str, Any] | None = None,
     schedule: str | None = None,
     log_level: str = "INFO",
+    webhook_secret: str | None = None,
+    webhook_signature: str | None = None,
+    webhook_delivery_header: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -167,6 +172,9 @@ def workflow(
     retry_policy: Any = None,
     schedule: Any = None,
     log_level: Any = "INFO",
+    webhook_secret: Any = None,
+    webhook_signature: Any = None,
+    webhook_delivery_header: Any = None,
     **unknown: Any,
 ) -> Any:
     """Register a function as a workflow: `@workflow` or `@workflow(...)`. `execution_mode` defaults to sync for
@@ -174,6 +182,10 @@ def workflow(
 
     `log_level` is the lowest level its executions store: INFO by default; DEBUG stores the DEBUG lines of
     `context.logger` and of the function's module's logger (never third-party libraries' DEBUG output).
+
+    `webhook_secret` (a config key's name) and `webhook_signature` ("github", "stripe", "slack", "conduit") make an
+    endpoint signed: it takes a request only when its signature verifies; `webhook_delivery_header` names the header
+    whose delivery id makes a redelivery answer with the first execution (shared.functions.webhooks).
     """
     target, name = (name, None) if _is_target(name) else (None, name)
 
@@ -191,6 +203,8 @@ def workflow(
             methods = tuple(m.upper() for m in _text_list(where, "allowed_methods", allowed_methods, ("POST",)))
             for method in methods:
                 _check_choice(where, "allowed_methods", method, sorted(HTTP_METHODS))
+            hook = _checked(where, lambda _: check_webhook(endpoint_enabled, webhook_secret, webhook_signature,
+                                                           webhook_delivery_header), None)
             metadata = FunctionMetadata(
                 **_base_metadata(where, function, name, description, category, _kinds(where, "workflow", tags)),
                 execution_mode=mode,  # type: ignore[arg-type]
@@ -202,6 +216,9 @@ def workflow(
                 retry_policy=policy,
                 schedule=cron,
                 log_level=level,
+                webhook_secret=hook.secret,
+                webhook_signature=hook.signature,
+                webhook_delivery_header=hook.delivery_header,
             )
         return _register(function, metadata)
 

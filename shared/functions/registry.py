@@ -69,6 +69,11 @@ class FunctionMetadata:
     allowed_methods: tuple[str, ...] = ("POST",)
     disable_global_key: bool = False
     public_endpoint: bool = False
+    # A signed endpoint (shared.functions.webhooks): the config key of its secret, its scheme, its delivery header.
+    # Workflow fields: when the function is a data provider too, `merge` keeps them from the @workflow registration.
+    webhook_secret: str | None = None
+    webhook_signature: str | None = None
+    webhook_delivery_header: str | None = None
     cache_ttl_seconds: int = 300
     cache_scope: str = "organization"  # or "user": cached options never cross users
     stale_while_revalidate_seconds: int = 0
@@ -106,6 +111,7 @@ class FunctionMetadata:
             "execution_mode": self.execution_mode,
             "timeout_seconds": self.timeout_seconds,
             "endpoint_enabled": self.endpoint_enabled,
+            "endpoint": self.endpoint_to_api(),
             "schedule": self.schedule,
             "log_level": self.log_level,
             "source": self.source,
@@ -113,6 +119,19 @@ class FunctionMetadata:
             "input_schema": self.input_model.json_schema if self.input_model is not None else None,
         }
 
+
+    def endpoint_to_api(self) -> dict[str, Any] | None:
+        """How other services call it at /api/endpoints/{name}, or None when it is no endpoint."""
+        if not self.endpoint_enabled:
+            return None
+        access = "signature" if self.webhook_signature else "public" if self.public_endpoint else "api_key"
+        return {
+            "path": f"/api/endpoints/{self.name}",
+            "methods": list(self.allowed_methods),
+            "access": access,
+            "signature": self.webhook_signature,
+            "global_keys": not self.disable_global_key,
+        }
 
     def to_provider_api(self) -> dict[str, Any]:
         """The shape `GET /api/data-providers` lists."""

@@ -8,9 +8,9 @@ model grows (organizations, roles). Each check raises `ForbiddenError` naming wh
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
-from shared.errors import FieldError, ForbiddenError, InputValidationError
+from shared.errors import FieldError, ForbiddenError, InputValidationError, UnauthorizedError
 from shared.models import GLOBAL_SCOPE, Caller
 
 ExecutionMode = Literal["sync", "async"]
@@ -102,3 +102,72 @@ def sees_launch_logs(caller: Caller) -> bool:
     """A form's launch workflow runs transient, for any user opening the form; its log lines (stored nowhere) are
     shown to admins only, as a data provider's are."""
     return caller.is_platform_admin
+
+
+class Endpoint(Protocol):
+    """What the endpoint rules read of a workflow (its registered metadata satisfies this)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def public_endpoint(self) -> bool: ...
+    @property
+    def disable_global_key(self) -> bool: ...
+    @property
+    def webhook_signature(self) -> str | None: ...
+
+
+ANONYMOUS = Caller(user_id="anonymous", name="Anonymous", kind="anonymous", scope=GLOBAL_SCOPE)
+KEY_KINDS = ("api_key", "admin_key")
+
+
+def endpoint_credential(endpoint: Endpoint) -> Literal["signature", "public", "api_key"]:
+    """What lets a request in: a verified signature (it is the credential; keys are ignored), nothing (public), or
+    an API key. A signed endpoint that is also public still needs its signature: the stricter rule holds."""
+    if endpoint.webhook_signature:
+        return "signature"
+    return "public" if endpoint.public_endpoint else "api_key"
+
+
+def check_endpoint_access(caller: Caller | None, endpoint: Endpoint, *, key_presented: bool = False) -> Caller:
+    """Who runs a webhook endpoint's execution, or UnauthorizedError / ForbiddenError.
+
+    - signed (its signature already verified) and public endpoints: an anonymous caller in GLOBAL scope — whatever
+      key the request carries, so that a shared URL never runs as whoever's key happens to be attached;
+    - otherwise an API key (or the bootstrap admin key): one limited to workflows must list this one; a key that
+      is not limited (an organization's or a global key, and the admin key) is refused when the endpoint sets
+      `disable_global_key` — then only a key made for this workflow calls it. A user's token is no API key: other
+      services call endpoints, people run workflows through POST /api/workflows/{name}/execute.
+    The execution runs in the caller's scope (an organization's key: that organization)."""
+    credential = endpoint_credential(endpoint)
+    if credential == "signature":
+        return Caller(user_id="webhook", name=f"Signed webhook ({endpoint.webhook_signature})", kind="anonymous",
+                      scope=GLOBAL_SCOPE)
+    if credential == "public":
+        return ANONYMOUS
+    if caller is None:
+        if key_presented:
+            raise UnauthorizedError("Invalid API key.")
+        raise UnauthorizedError("Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.")
+    if caller.kind not in KEY_KINDS:
+        raise ForbiddenError(f"Endpoint '{endpoint.name}' takes an API key, not a {caller.kind}'s credentials.")
+    if caller.workflows is not None and endpoint.name not in caller.workflows:
+        raise ForbiddenError(f"This API key may not call endpoint '{endpoint.name}': it is limited to other "
+                             "workflows.")
+    if endpoint.disable_global_key and caller.workflows is None:
+        raise ForbiddenError(
+            f"Endpoint '{endpoint.name}' takes only API keys made for it (disable_global_key); this key is not "
+            "limited to workflows."
+        )
+    return caller
+
+
+def rate_limit_name(caller: Caller, endpoint: Endpoint, address: str) -> tuple[Literal["key", "public"], str]:
+    """Which limit a request of this caller counts against: its API key's, a signed endpoint's own (its sender is
+    one service, known by the signature), or the client address's for public endpoints."""
+    credential = endpoint_credential(endpoint)
+    if credential == "signature":
+        return "key", f"endpoint:{endpoint.name}"
+    if credential == "public":
+        return "public", f"address:{address}"
+    return "key", f"key:{caller.key_id or caller.user_id}"

@@ -52,7 +52,7 @@ from shared.storage.keys import (
 from shared.storage.leases import LEASE_COLUMNS, LeaseState, lease_from_entity
 from shared.storage.listing import ACTIVE_STATUSES, active_entities, list_page, list_query
 from shared.storage.logs import collect_lines, log_query, pack_log_pages
-from shared.storage.packing import INPUT, OUTPUT, VARIABLES, spill_count
+from shared.storage.packing import INPUT, OUTPUT, TRIGGER_DATA, VARIABLES, spill_count
 from shared.storage.rows import SCALAR_COLUMNS, outcome_entity, record_entity, record_from_entity, update_entity
 from shared.storage.scalars import decode_scalars
 from shared.storage.scopes import ScopeRegistry
@@ -324,7 +324,7 @@ class ExecutionStore:
 
     async def _complete(self, entity: Any) -> ExecutionRecord:
         """The record of an entity, with the values that were too large for it read from their details rows."""
-        spilled = [field for field in (INPUT, OUTPUT, VARIABLES) if spill_count(field, entity)]
+        spilled = [field for field in (INPUT, OUTPUT, VARIABLES, TRIGGER_DATA) if spill_count(field, entity)]
         found = await asyncio.gather(*(self._details.range(entity["RowKey"], data_prefix(f.spill)) for f in spilled))
         return record_from_entity(entity, dict(zip(spilled, found, strict=True)))
 

@@ -41,7 +41,8 @@ STEP_TRUNCATION_SUFFIX = (
     "… [truncated: {n:,} of {total:,} characters cut; a step is stored with at most {limit:,} characters]"
 )
 TRUNCATION_SUFFIX = "… [truncated: {n} more characters; the limit is {limit} characters]"
-# Worst case of one record, in wire bytes: 3 JSON values x 200 KB + trigger and caller 2 x 48 KB + error message
+# Worst case of one record, in wire bytes: 3 JSON values x 200 KB (input, output, and either variables — scripts
+# only — or trigger_data — webhook workflows only, never both) + trigger and caller 2 x 48 KB + error message
 # 96 KB + names 2 x 6 KB = about 810 KB, so the entity created and the outcome merged later stay within both limits.
 
 
@@ -57,6 +58,7 @@ class JsonField:
 INPUT = JsonField("input_data", "InputData", "input")
 OUTPUT = JsonField("output_data", "OutputData", "output")
 VARIABLES = JsonField("variables", "Variables", "variables")
+TRIGGER_DATA = JsonField("trigger_data", "TriggerData", "trigger")
 
 
 @dataclass(frozen=True)

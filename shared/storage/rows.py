@@ -17,6 +17,7 @@ from shared.storage.packing import (
     INPUT,
     MAX_NAME_CHARS,
     OUTPUT,
+    TRIGGER_DATA,
     VARIABLES,
     JsonField,
     pack_json,
@@ -48,7 +49,7 @@ def record_entity(record: ExecutionRecord) -> tuple[Entity, list[Entity]]:
     """The whole record as written by `create`, and the spilled rows to write before it."""
     if len(record.workflow_name) > MAX_NAME_CHARS:
         raise ValueError(f"A workflow name must be at most {MAX_NAME_CHARS} characters.")
-    entity, spilled = outcome_entity(record, (INPUT, OUTPUT, VARIABLES), omit_none=True)
+    entity, spilled = outcome_entity(record, (INPUT, OUTPUT, VARIABLES, TRIGGER_DATA), omit_none=True)
     entity.update(
         WorkflowName=record.workflow_name,
         Trigger=pack_small_json("trigger", record.trigger),
@@ -119,6 +120,7 @@ def record_from_entity(entity: Any, spilled: dict[JsonField, list[Entity]]) -> E
         input_data=unpack_json(INPUT, entity, spilled.get(INPUT)),
         output_data=unpack_json(OUTPUT, entity, spilled.get(OUTPUT)),
         variables=unpack_json(VARIABLES, entity, spilled.get(VARIABLES)),
+        trigger_data=unpack_json(TRIGGER_DATA, entity, spilled.get(TRIGGER_DATA)),
         log_count=as_int(entity.get("LogCount")) or 0,
         etag=entity.metadata["etag"],
         **scalars,

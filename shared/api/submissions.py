@@ -1,0 +1,34 @@
+"""How a submitted execution is answered over HTTP, the same for POST /api/workflows/{name}/execute and webhook
+endpoints: finished -> 200 with the result (a failed workflow is still 200, its status says Failed); queued, or
+still running past the sync wait -> 202 with the execution id and a Location to poll."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+
+from shared.api.http import json_response
+from shared.executions.queries import result_to_api
+from shared.executions.service import Submission
+
+
+def submission_response(submission: Submission) -> func.HttpResponse:
+    if submission.result is not None:
+        return json_response(result_to_api(submission.result))
+    record = submission.record
+    if record is not None and record.status.is_terminal:  # a repeat of a finished run: its outcome, run once
+        return json_response({
+            "execution_id": record.id,
+            "status": record.status.value,
+            "output_data": record.output_data,
+            "error_message": record.error_message,
+            "error_type": record.error_type,
+            "duration_ms": record.duration_ms,
+            "duplicate": True,
+        })
+    location = f"/api/workflows/executions/{submission.execution_id}"
+    answer: dict[str, Any] = {"execution_id": submission.execution_id, "status": submission.status.value}
+    if submission.duplicate:
+        answer["duplicate"] = True
+    return json_response(answer, 202, headers={"Location": location})

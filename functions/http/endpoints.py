@@ -5,11 +5,12 @@ import azure.functions as func
 
 from shared.api import endpoints
 from shared.api.routes import ANY_METHOD, ApiCall, Route
+from shared.runtime import get_runtime
 
 
 async def call_endpoint(call: ApiCall) -> func.HttpResponse:
     """Run an endpoint workflow: sync 200 with the result, async 202 with a Location."""
-    return await endpoints.answer(call)
+    return await endpoints.answer(await get_runtime(), call)
 
 
 # "public": the caller is resolved when a valid key is sent, and the endpoint's own rules decide (signature, public,

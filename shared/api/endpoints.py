@@ -33,6 +33,7 @@ from shared.api.routes import ApiCall
 from shared.api.submissions import submission_response
 from shared.errors import BadRequestError, MethodNotAllowedError, PayloadTooLargeError, WorkflowNotFoundError
 from shared.executions.service import WorkflowCall, submit
+from shared.executions.services import Services
 from shared.functions.registry import FunctionMetadata
 from shared.identity import policy, rate_limits
 from shared.identity.client_address import client_address
@@ -45,7 +46,6 @@ from shared.identity.signatures import (
     verify,
 )
 from shared.identity.webhook_secrets import webhook_secret
-from shared.runtime import get_runtime
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # stored twice at most (parsed as input, raw in trigger_data), each spilled if large
 REPLAY_WINDOW_SETTING = "CONDUIT_WEBHOOK_REPLAY_WINDOW_SECONDS"
@@ -56,11 +56,10 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-k
 CREDENTIAL_PREFIXES = ("x-ms-client-principal", "x-ms-token-")
 
 
-async def answer(call: ApiCall) -> func.HttpResponse:
+async def answer(services: Services, call: ApiCall) -> func.HttpResponse:
     """Answer one request to `/api/endpoints/{name}` (see the module docstring for the order of the checks)."""
-    runtime = await get_runtime()
     request, name = call.request, call.path("name")
-    endpoint = runtime.registry.get(name)
+    endpoint = services.registry.get(name)
     if endpoint is None or not endpoint.is_workflow or not endpoint.endpoint_enabled:
         raise WorkflowNotFoundError(name)
     method = (request.method or "GET").upper()
@@ -87,7 +86,7 @@ async def answer(call: ApiCall) -> func.HttpResponse:
     if delivery_id is not None:
         trigger["delivery_id"] = delivery_id
     submission = await submit(
-        runtime,
+        services,
         WorkflowCall(
             workflow_name=name,
             input_data={**query, **(parsed or {})},

@@ -13,11 +13,14 @@ from shared.executions.queries import result_to_api
 from shared.executions.service import Submission
 
 
-def submission_response(submission: Submission) -> func.HttpResponse:
+def submission_response(submission: Submission, *, duplicate_outcome: bool = True) -> func.HttpResponse:
+    """The answer to a submit. A repeat (same idempotency key or delivery id) of a finished run gets that run's
+    outcome, unless `duplicate_outcome` is False: then only its id and status (202 with a Location), for callers
+    who cannot prove they sent the first request (anyone may repeat a key on a public endpoint)."""
     if submission.result is not None:
         return json_response(result_to_api(submission.result))
     record = submission.record
-    if record is not None and record.status.is_terminal:  # a repeat of a finished run: its outcome, run once
+    if record is not None and record.status.is_terminal and duplicate_outcome:  # a repeat of a finished run
         return json_response({
             "execution_id": record.id,
             "status": record.status.value,

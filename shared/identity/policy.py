@@ -162,6 +162,14 @@ def check_endpoint_access(caller: Caller | None, endpoint: Endpoint, *, key_pres
     return caller
 
 
+def sees_repeated_outcome(endpoint: Endpoint) -> bool:
+    """Whether a repeated delivery (same Idempotency-Key or delivery id) is answered with the first run's outcome.
+
+    Not on a public endpoint: anyone may send any key there, and a guessed key would hand them another sender's
+    result; they learn the execution's id and status only. A key or a signature proves the sender."""
+    return endpoint_credential(endpoint) != "public"
+
+
 def rate_limit_name(caller: Caller, endpoint: Endpoint, address: str) -> tuple[Literal["key", "public"], str]:
     """Which limit a request of this caller counts against: its API key's, a signed endpoint's own (its sender is
     one service, known by the signature), or the client address's for public endpoints."""

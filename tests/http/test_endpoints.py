@@ -264,7 +264,8 @@ def signed(scheme: str, body: bytes, *, secret: str | None = None, at: int | Non
     if scheme == "stripe":
         return {"Stripe-Signature": f"t={at},v1={_hex(secret, f'{at}.'.encode() + body)}"}
     if scheme == "slack":
-        return {"X-Slack-Request-Timestamp": str(at), "X-Slack-Signature": f"v0={_hex(secret, f'v0:{at}:'.encode() + body)}"}
+        digest = _hex(secret, f"v0:{at}:".encode() + body)
+        return {"X-Slack-Request-Timestamp": str(at), "X-Slack-Signature": f"v0={digest}"}
     return sign_conduit(secret.encode(), at, body)
 
 
@@ -354,7 +355,7 @@ async def test_a_redelivered_github_event_answers_with_the_first_sync_run(api: A
     runs = await executions_of(api, "hook_github")
     assert len(runs) == before + 1
     status, record = await api.execution(first.body["execution_id"])
-    assert record["trigger"]["delivery_id"] == delivery
+    assert status == 200 and record["trigger"]["delivery_id"] == delivery
 
 
 async def test_a_redelivered_stripe_event_is_known_by_its_event_id(api: Api) -> None:
@@ -402,3 +403,16 @@ async def test_the_endpoints_own_delivery_header_and_different_ids_run_separatel
     other = await hook(api, "hook_delivered", body={"n": 1}, headers={**scope, "X-Delivery": "b"})
     assert one.body["execution_id"] == same.body["execution_id"] != other.body["execution_id"]
     assert len(await executions_of(api, "hook_delivered", scope)) == 2
+
+
+async def test_on_a_public_endpoint_a_repeated_key_learns_the_execution_but_not_its_outcome(api: Api) -> None:
+    # Given a public endpoint run with an Idempotency-Key that someone else later repeats
+    key, client = f"order-{uuid.uuid4().hex}", {"X-Forwarded-For": address()}
+    first = await hook(api, "hook_public", body={}, key=None, headers={**client, "Idempotency-Key": key})
+    repeat = await hook(api, "hook_public", body={}, key=None, headers={"X-Forwarded-For": address(),
+                                                                        "Idempotency-Key": key})
+    # Then the first got its result; the repeat names the same execution (nothing ran again) without its output
+    assert first.status == 200 and first.body["output_data"]["caller"] == "anonymous"
+    assert repeat.status == 202 and repeat.body == {"execution_id": first.body["execution_id"],
+                                                    "status": "Success", "duplicate": True}
+    assert repeat.headers["Location"] == f"/api/workflows/executions/{first.body['execution_id']}"

@@ -7,7 +7,8 @@ from shared import ExecutionContext, UserError, workflow
 
 def _seen(context: ExecutionContext, **inputs) -> dict:
     raw = context.raw_body
-    return {"inputs": inputs, "trigger": context.trigger, "raw_b64": None if raw is None else base64.b64encode(raw).decode()}
+    raw_b64 = None if raw is None else base64.b64encode(raw).decode()
+    return {"inputs": inputs, "trigger": context.trigger, "raw_b64": raw_b64}
 
 
 @workflow(name="hook_echo", endpoint_enabled=True, allowed_methods=["GET", "POST", "PUT"])

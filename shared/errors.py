@@ -125,6 +125,38 @@ class FormFieldNotFoundError(NotFoundError):
     code = "form_field_not_found"
 
 
+class ConfigNotFoundError(NotFoundError):
+    """No config value with this key in the scope asked about (an organization's, or GLOBAL)."""
+
+    code = "config_not_found"
+
+    def __init__(self, key: str, scope: str) -> None:
+        super().__init__(f"No config value '{key}' in scope {scope}. GET /api/config lists them.",
+                         details={"key": key, "scope": scope})
+        self.key = key
+        self.scope = scope
+
+
+class SecretNotFoundError(NotFoundError):
+    """`context.get_secret(key)` found no secret with this key in the execution's organization nor globally."""
+
+    code = "secret_not_found"
+
+
+class SecretsNotConfiguredError(ConduitError):
+    """Secrets cannot be stored or read here: the setting CONDUIT_SECRETS_KEY is missing or not a valid key list.
+    The caller cannot fix it; whoever runs the deployment must (HTTP 503)."""
+
+    code = "secrets_not_configured"
+
+
+class SecretUnreadableError(ConduitError):
+    """A stored secret that no key of CONDUIT_SECRETS_KEY decrypts: the key it was encrypted with was removed before
+    `make rotate-secrets` re-encrypted it, or the row was altered."""
+
+    code = "secret_unreadable"
+
+
 class ProviderFailedError(ConduitError):
     """A data provider ran but gave no usable options: it raised, or returned something that is not a list of
     `{"label", "value"}` items. `details` names the provider, the error type and, for admins, nothing more secret

@@ -12,9 +12,12 @@ from enum import StrEnum
 from typing import Any, Literal
 
 GLOBAL_SCOPE = "GLOBAL"
-PLATFORM_ADMIN = "PlatformAdmin"
-ORG_ADMIN = "OrgAdmin"
-ORG_USER = "OrgUser"
+# The platform roles a caller holds (in `Caller.roles`, beside any other roles of its token, which forms may use).
+PLATFORM_ADMIN = "PlatformAdmin"  # every scope; X-Organization-Id picks one
+ORG_ADMIN = "OrgAdmin"  # forms, keys, config and every execution of its organization
+ORG_USER = "OrgUser"  # runs its organization's and the global workflows and forms; sees its own executions
+PLATFORM_ROLES = (PLATFORM_ADMIN, ORG_ADMIN, ORG_USER)
+CallerKind = Literal["admin_key", "api_key", "user", "anonymous", "system"]
 FunctionRole = Literal["workflow", "data_provider"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # How a signed webhook endpoint's sender signs its requests (`@workflow(webhook_signature=...)`,
@@ -59,11 +62,11 @@ class Caller:
     name: str | None = None
     is_platform_admin: bool = False
     scope: str = GLOBAL_SCOPE
-    roles: frozenset[str] = frozenset()  # the caller's roles in its organization (forms with access_level "roles")
-    organization_id: str | None = None  # its home organization; None for platform admins and global keys
-    kind: str = "admin_key"  # "admin_key" | "api_key" | "user" | "anonymous" | "system"
+    roles: frozenset[str] = frozenset()  # PlatformAdmin / OrgAdmin / OrgUser, and any other roles of its token
+    organization_id: str | None = None
+    kind: CallerKind = "admin_key"
     key_id: str | None = None
-    workflows: frozenset[str] | None = None  # an API key limited to these workflows; None = any
+    workflows: frozenset[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The caller as every record stores it, whatever ran the execution (sync, queued, scheduled)."""

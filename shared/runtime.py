@@ -17,6 +17,7 @@ from typing import Any
 from shared.compat import finder as bifrost_compat
 from shared.engine import finisher, supervision
 from shared.engine.caching import ProviderCache
+from shared.engine.config import ConfigReader
 from shared.engine.core import Engine
 from shared.engine.watchdog import LoopWatchdog
 from shared.executions import detached, service
@@ -26,6 +27,7 @@ from shared.functions.discovery import DiscoveryReport, discover
 from shared.functions.registry import FunctionRegistry, get_registry
 from shared.models import ExecutionRequest, ExecutionResult
 from shared.storage.account import StorageAccount
+from shared.storage.config import ConfigStore
 from shared.storage.executions import ExecutionStore
 from shared.storage.forms import FormStore
 from shared.storage.queues import ExecutionQueue
@@ -54,6 +56,8 @@ class Runtime(Services):
         await self.store.close()
         if self.forms is not None:
             await self.forms.close()
+        if self.engine.config is not None:
+            await self.engine.config.store.close()
 
 
 _discovery_log = logging.getLogger("conduit.discovery")
@@ -110,8 +114,10 @@ async def _create_runtime() -> Runtime:
     queue = ExecutionQueue(account)
     cache = ProviderCache.open(account)
     forms = FormStore.open(account)
-    await asyncio.gather(store.ensure_tables(), queue.ensure(), cache.ensure_table(), forms.ensure_table())
-    engine = Engine(registry, store, cache=cache)
+    config = ConfigStore.open(account)
+    await asyncio.gather(store.ensure_tables(), queue.ensure(), cache.ensure_table(), forms.ensure_table(),
+                         config.ensure_table())
+    engine = Engine(registry, store, cache=cache, config=ConfigReader(config))
     watchdog = LoopWatchdog.watch_running_loop()
     return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, forms=forms,
                    watchdog=watchdog)

@@ -1,7 +1,7 @@
 """HTTP triggers: each module declares its routes; the table here registers them, and answers unknown paths
 and wrong methods the same way under every host (shared.api.routes)."""
 
-from functions.http import data_providers, endpoints, executions, forms, health, scripts, workflows
+from functions.http import config, data_providers, endpoints, executions, forms, health, scripts, workflows
 from shared.api.routes import RouteTable
 
 TABLE = RouteTable(
@@ -11,6 +11,7 @@ TABLE = RouteTable(
         *scripts.routes,
         *data_providers.routes,
         *forms.routes,
+        *config.routes,
         *health.routes,
         *endpoints.routes,
     ]

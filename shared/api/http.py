@@ -32,6 +32,7 @@ from shared.errors import (
     ProviderRefusedError,
     ProviderTimeoutError,
     RateLimitedError,
+    SecretsNotConfiguredError,
     StorageError,
     StorageUnavailableError,
     UnauthorizedError,
@@ -62,6 +63,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ConduitError], int], ...] = (
     (ProviderFailedError, 502),
     (StorageError, 503),  # StorageUnavailableError; `endpoint` turns every other storage error into one
     (UnavailableError, 503),
+    (SecretsNotConfiguredError, 503),  # the deployment lacks CONDUIT_SECRETS_KEY: for its operator to fix
     (ConduitError, 500),
 )
 

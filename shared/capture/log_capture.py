@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from shared.capture.log_levels import DEFAULT_LEVEL, debug_opt_in, level_number, stores
 from shared.capture.partial_lines import PartialLine, cut_line
+from shared.capture.redaction import Redactor
 from shared.models import LOG_LEVELS, ExecutionRequest, LogLine
 
 MAX_LOG_LINES = int(os.environ.get("CONDUIT_MAX_LOG_LINES", "100000"))
@@ -53,7 +54,7 @@ class LogCapture:
 
     __slots__ = (
         "_bytes", "_closed", "_full", "_lines", "_lock", "_max_bytes", "_max_lines", "_partial", "_released",
-        "dropped", "dropped_bytes", "flushed", "in_doubt", "keep_flushed", "level", "own_loggers",
+        "dropped", "dropped_bytes", "flushed", "in_doubt", "keep_flushed", "level", "own_loggers", "redactor",
     )
 
     def __init__(
@@ -72,6 +73,7 @@ class LogCapture:
         self.in_doubt = 0  # pending lines sent in a write that failed without an answer (see flush_batch)
         self.dropped = 0
         self.dropped_bytes = 0
+        self.redactor: Redactor | None = None  # set once the execution reads a secret (see redaction.py)
         self._max_lines = MAX_LOG_LINES if max_lines is None else max_lines
         self._max_bytes = MAX_LOG_BYTES if max_bytes is None else max_bytes
         self._lines: list[LogLine] = []
@@ -164,9 +166,12 @@ class LogCapture:
             return list(self._lines)
 
     def _store(self, level: str, logger: str, message: str, stamp: datetime) -> None:
-        """Keep one line if it fits the limits; the caller holds the lock."""
+        """Keep one line if it fits the limits; the caller holds the lock. Every line passes here, logged or
+        printed, so this is where a secret the execution read is masked."""
         if self._closed:
             return
+        if self.redactor is not None:
+            message = self.redactor.text(message)
         size = _utf8_size(message)
         if self._full or self.count >= self._max_lines or self._bytes + size > self._max_bytes:
             self._full = True  # later lines are left out too, even small ones: what is stored has no holes

@@ -3,6 +3,10 @@
 Besides Conduit's own API (`logger`, `http`, `step`) it offers what workflows written for the seed system use:
 `org_id` / `org_name`, the log helpers `info` / `debug` / `warning` / `error` / `log`, `save_checkpoint`,
 `get_config` and `get_secret` (see their docstrings for what each does here).
+
+A secret read through the context is masked from then on in everything the execution stores or returns: the context
+holds the execution's `Redactor` and hands it to the capture (log lines, printed text) and the step recorder (steps,
+HTTP call records); the engine masks the result, variables and error (shared/capture/redaction.py).
 """
 
 from __future__ import annotations
@@ -12,22 +16,32 @@ import json
 import logging
 import os
 import re
+import threading
 import time
+from collections.abc import Generator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from shared.capture.redaction import MIN_REDACTED_LENGTH, Redactor
 from shared.engine.steps import Step, StepRecorder
-from shared.errors import ContextError, NotOfferedError
+from shared.errors import ContextError, SecretNotFoundError
 from shared.models import GLOBAL_SCOPE, Caller
 from shared.serialization import json_safe
+from shared.storage.config import ConfigEntry
+from shared.storage.secret_box import SecretBox
+
+if TYPE_CHECKING:
+    from shared.capture.log_capture import LogCapture
+    from shared.engine.config import ConfigReader
 
 CONFIG_PREFIX = "CONDUIT_CONFIG_"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "warn": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
 _current: ContextVar[ExecutionContext | None] = ContextVar("conduit_execution_context", default=None)
+_redactor_lock = threading.Lock()
 
 
 @dataclass
@@ -44,6 +58,9 @@ class ExecutionContext:
     trigger: dict[str, Any] = field(default_factory=lambda: {"kind": "api"})
     integration_calls: list[dict[str, Any]] = field(default_factory=list)
     steps: StepRecorder = field(default_factory=StepRecorder, repr=False)
+    config_reader: ConfigReader | None = field(default=None, repr=False)  # stored config; None: settings only
+    capture: LogCapture | None = field(default=None, repr=False)
+    redactor: Redactor | None = field(default=None, repr=False)  # set by the first secret read (see `_mask`)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
 
     @property
@@ -127,22 +144,74 @@ class ExecutionContext:
         self.steps.record(str(name), "checkpoint", "Success", output_data=data)
 
     def get_config(self, key: str, default: Any = None) -> Any:
-        """`config[key]` when the caller passed one, else the app setting CONDUIT_CONFIG_<KEY> (text), else `default`.
+        """The value of `key` for this execution, from the first place that has it:
 
-        Only settings with that prefix are readable, so a workflow can never read Conduit's keys or connection
-        strings. The key is upper-cased and every character other than a letter or digit becomes `_`:
-        "api_url" and "api-url" both read CONDUIT_CONFIG_API_URL."""
+        1. `config[key]`, when the caller passed one with the request;
+        2. the stored config (`PUT /api/config/{key}`) of the execution's organization, then the global one — typed
+           (`int`, `bool`, JSON values as such); a secret is decrypted and, like with `get_secret`, masked from then
+           on in everything the execution stores or returns;
+        3. the app setting CONDUIT_CONFIG_<KEY> (text): only settings with that prefix, so a workflow can never read
+           Conduit's keys or connection strings. The key is upper-cased and every character other than a letter or
+           digit becomes `_`: "api_url" and "api-url" both read CONDUIT_CONFIG_API_URL;
+        4. `default`.
+        Stored keys are matched exactly (case included)."""
+        setting = config_setting(key)
         if key in self.config:
             return self.config[key]
-        return os.environ.get(config_setting(key), default)
+        entry = self._stored(key)
+        if entry is not None:
+            return self._reveal(entry) if entry.is_secret else entry.value
+        return os.environ.get(setting, default)
 
-    def get_secret(self, key: str) -> Any:
-        """Not offered yet: secrets arrive with the identity issue. The error says what to use until then."""
-        raise NotOfferedError(
-            f"context.get_secret({key!r}) is not offered by Conduit yet: secrets arrive with the identity issue. "
-            f"Until then put the value in the app setting {config_setting(key)} (on Azure it can be a Key Vault "
-            f"reference) and read it with context.get_config({key!r})."
-        )
+    def get_secret(self, key: str) -> SecretValue:
+        """The decrypted value of the secret `key`: the organization's, else the global one.
+
+        From then on the value is masked (`***`) in this execution's logs, printed output, result, error, steps and
+        HTTP call records. The value is a `str`; `await context.get_secret(key)` (the seed system's form) works too.
+        A key that is not stored, or is stored as a plain (unencrypted) value, raises SecretNotFoundError."""
+        config_setting(key)
+        entry = self._stored(key)
+        where = "globally" if self.scope == GLOBAL_SCOPE else f"in organization {self.scope} or globally"
+        if entry is None:
+            raise SecretNotFoundError(
+                f"No secret '{key}' is stored {where}. An admin stores one with PUT /api/config/{key} and the body "
+                '{"type": "secret", "value": "..."}.'
+            )
+        if not entry.is_secret:
+            raise SecretNotFoundError(
+                f"'{key}' is stored as a {entry.type} config value ({entry.scope}), not as a secret, so it is neither "
+                f"encrypted nor masked. Read it with context.get_config({key!r}), or store it again with type secret."
+            )
+        return SecretValue(self._reveal(entry))
+
+    def _stored(self, key: str) -> ConfigEntry | None:
+        reader = self.config_reader
+        if reader is None:
+            return None
+        reader.readers.add(self.function_name)
+        return reader.lookup(self.scope, key)
+
+    def _reveal(self, entry: ConfigEntry) -> str:
+        assert entry.token is not None
+        plain = SecretBox.from_env().decrypt(entry.token, f"Secret '{entry.key}' of {entry.scope}")
+        self._mask(entry.key, plain)
+        return plain
+
+    def _mask(self, key: str, value: str) -> None:
+        """Mask `value` in everything this execution stores or returns from now on."""
+        redactor = self.redactor
+        if redactor is None:
+            with _redactor_lock:
+                redactor = self.redactor
+                if redactor is None:
+                    redactor = Redactor()
+                    self.steps.redactor = redactor
+                    if self.capture is not None:
+                        self.capture.redactor = redactor
+                    self.redactor = redactor
+        if not redactor.add(value):
+            self.logger.warning("secret '%s' is %d characters long, shorter than %d: it is not masked in this "
+                                "execution's output", key, len(value), MIN_REDACTED_LENGTH)
 
     def step(self, name: str, step_type: str = "custom", input_data: Any = None) -> Step:
         """A named, timed step: `async with context.step("load users", step_type="api") as step: ...`."""
@@ -152,6 +221,20 @@ class ExecutionContext:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+class SecretValue(str):
+    """A secret's value: a plain `str` to use as such, which `await` accepts too (the seed system's
+    `await context.get_secret(key)`), giving the same text."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, str]:
+        return _text(str(self)).__await__()
+
+
+async def _text(value: str) -> str:
+    return value
 
 
 class RecordedClient(httpx.AsyncClient):
@@ -193,7 +276,9 @@ class RecordedClient(httpx.AsyncClient):
         duration = (time.perf_counter() - started) * 1000
         url = str(request.url.copy_with(query=None, fragment=None, userinfo=b""))
         call = {"method": request.method, "url": url, "status_code": status, "duration_ms": round(duration, 1)}
-        self._calls.append(call if error is None or status is not None else call | {"error": error})
+        call = call if error is None or status is not None else call | {"error": error}
+        redactor = self._steps.redactor  # every call record passes here: a secret the execution read is masked
+        self._calls.append(call if redactor is None else redactor.value(call))
         self._steps.record(
             f"{request.method} {request.url.netloc.decode('ascii')}{request.url.path}",
             "http",

@@ -48,6 +48,7 @@ from shared.models import Caller, ExecutionRecord, ExecutionRequest, ExecutionRe
 
 if TYPE_CHECKING:
     from shared.engine.caching import ProviderCache
+    from shared.engine.config import ConfigReader
     from shared.storage.executions import ExecutionStore
 
 SCRIPT_TIMEOUT_SECONDS = 1800
@@ -63,10 +64,12 @@ class Engine:
         *,
         sync_workers: int | None = None,
         cache: ProviderCache | None = None,
+        config: ConfigReader | None = None,
     ) -> None:
         self.registry = registry if registry is not None else get_registry()
         self.store = store
         self.cache = cache
+        self.config = config  # stored config for `context.get_config`/`get_secret`; None: app settings only
         self.threads = SyncRunner(sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64")))
         store_of = lambda: self.store  # noqa: E731 - the store may be attached after construction
         cache_of = lambda: self.cache  # noqa: E731 - so may the cache
@@ -151,6 +154,7 @@ class Engine:
             config=dict(request.config),
             function_name=name,
             trigger=dict(request.trigger_data if request.trigger_data is not None else request.trigger),
+            config_reader=self.config,
         )
 
     @staticmethod
@@ -163,6 +167,7 @@ class Engine:
         script: Script | None = None,
         ns: dict[str, Any] | None = None,
     ) -> Invocation:
+        context.capture = capture  # a secret read by the execution is masked in its lines from then on
         return Invocation(
             request=request,
             context=context,
@@ -177,6 +182,9 @@ class Engine:
 
     async def _call(self, invocation: Invocation) -> Any:
         """Call the user function (or script). Sync code runs in a worker thread so the loop stays free."""
+        config = self.config
+        if config is not None and invocation.function_name in config.readers:  # awaited now, not blocking later
+            await config.preload(invocation.context.scope)
         if invocation.script is not None:
             return await self._run_script(invocation)
         metadata = invocation.metadata

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.capture.log_capture import capturing
+from shared.capture.redaction import Redactor
 from shared.engine.context import bind_context, unbind_context
 from shared.engine.deadline import (
     CANCELLED_BY_USER,
@@ -125,6 +126,8 @@ def captured(call: Callable[[Invocation], Awaitable[Outcome]]) -> Callable[[Invo
         finally:
             unbind_context(token)
             await invocation.context.aclose()
+        if invocation.context.redactor is not None:
+            outcome = _redacted(outcome, invocation.context.redactor)
         return ExecutionResult(
             execution_id=invocation.request.execution_id,
             status=outcome.status,
@@ -141,3 +144,11 @@ def captured(call: Callable[[Invocation], Awaitable[Outcome]]) -> Callable[[Invo
         )
 
     return run
+
+
+def _redacted(outcome: Outcome, redactor: Redactor) -> Outcome:
+    """The outcome with the secrets the execution read masked: its result, variables and error are what is stored
+    and answered (steps, log lines and HTTP call records are masked as they are recorded)."""
+    return Outcome(outcome.status, redactor.value(outcome.result),
+                   None if outcome.variables is None else redactor.value(outcome.variables),
+                   redactor.optional(outcome.error_message), outcome.error_type)

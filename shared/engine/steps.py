@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from shared.capture.log_capture import current_step
+from shared.capture.redaction import Redactor
 from shared.serialization import json_safe
 
 
@@ -23,6 +24,7 @@ class StepRecorder:
     def __init__(self, attempt: int = 1) -> None:
         self.steps: list[dict[str, Any]] = []
         self.attempt = attempt
+        self.redactor: Redactor | None = None  # set once the execution reads a secret
         self._order = 0
         self._lock = threading.Lock()
 
@@ -48,7 +50,12 @@ class StepRecorder:
         order: int | None = None,
         started: datetime | None = None,
     ) -> dict[str, Any]:
-        """Add a finished step; used by `Step` and by the http client hooks."""
+        """Add a finished step; used by `Step`, checkpoints and the http client hooks: every step passes here, so
+        this is where a secret the execution read is masked in its name, data and error."""
+        redactor = self.redactor
+        if redactor is not None:
+            name, error_message = redactor.text(name), redactor.optional(error_message)
+            input_data, output_data = redactor.value(json_safe(input_data)), redactor.value(json_safe(output_data))
         step = {
             "id": uuid.uuid4().hex,
             "step_name": name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 from shared.errors import FieldError, ForbiddenError, InputValidationError, UnauthorizedError
-from shared.models import GLOBAL_SCOPE, Caller
+from shared.models import GLOBAL_SCOPE, ORG_ADMIN, Caller
 
 ExecutionMode = Literal["sync", "async"]
 FormAccess = Literal["authenticated", "roles"]
@@ -179,3 +179,33 @@ def rate_limit_name(caller: Caller, endpoint: Endpoint, address: str) -> tuple[L
     if credential == "public":
         return "public", f"address:{address}"
     return "key", f"key:{caller.key_id or caller.user_id}"
+
+
+def check_config_admin(caller: Caller, scope: str) -> None:
+    """Config values and secrets of `scope` are managed by admins: platform admins in every scope, an organization's
+    admins (role OrgAdmin) in their own organization only — never GLOBAL, which every organization's workflows read.
+    Everyone else, users of the organization included, may not even read them: secrets' names and the other values
+    (endpoints, tenants) are an admin's business, and workflows read them through the context."""
+    if caller.is_platform_admin:
+        return
+    if ORG_ADMIN in caller.roles and caller.organization_id is not None and scope == caller.organization_id:
+        return
+    raise ForbiddenError("Only admins may manage config: platform admins in any scope, organization admins in "
+                         "their own organization's.")
+
+
+def config_scope(caller: Caller) -> str:
+    """The scope `GET/PUT/DELETE /api/config/{key}` act in: the caller's (X-Organization-Id for a platform admin;
+    GLOBAL without one)."""
+    return caller.scope
+
+
+def config_list_scopes(caller: Caller) -> tuple[str, ...]:
+    """What `GET /api/config` lists: the caller's scope, and for a platform admin acting in an organization the
+    global values too (what that organization's workflows fall back to). An organization's admins do not see the
+    global values: they belong to the platform."""
+    scope = config_scope(caller)
+    check_config_admin(caller, scope)
+    if caller.is_platform_admin and scope != GLOBAL_SCOPE:
+        return (scope, GLOBAL_SCOPE)
+    return (scope,)

@@ -171,8 +171,10 @@ async def test_get_config_reads_only_conduit_config_settings(monkeypatch: pytest
     }
 
 
-async def test_get_secret_fails_saying_secrets_arrive_with_identity_and_what_to_use_now() -> None:
+async def test_get_secret_of_a_key_nobody_stored_fails_saying_how_to_store_it() -> None:
+    # Given an engine with no stored secret named halo_client_secret (the seed system's `await` form is used)
     result = await run("ctx_secret")
-    assert result.status is ExecutionStatus.FAILED and result.error_type == "NotOfferedError"
+    # Then the execution fails, naming the key and how an admin stores it
+    assert result.status is ExecutionStatus.FAILED and result.error_type == "SecretNotFoundError"
     message = result.error_message or ""
-    assert "identity issue" in message and "CONDUIT_CONFIG_HALO_CLIENT_SECRET" in message
+    assert "halo_client_secret" in message and "PUT /api/config/halo_client_secret" in message

@@ -27,6 +27,7 @@ RANKS = {
     "shared.executions": 5,
     "shared.compat": 5,
     "shared.providers": 5,
+    "shared.config": 5,
     "shared.forms": 6,
     "shared.runtime": 6,
     "shared.api": 7,

@@ -1,5 +1,5 @@
 # The two commands a new user needs; both install what is missing first (scripts/bootstrap.sh).
-.PHONY: run test lint lock bench package check-workspace example-form
+.PHONY: run test lint lock bench package check-workspace example-form rotate-secrets
 
 # `make run PORT=7072 AZURITE_PORTS=10010,10011,10012` when the default ports (7071; 10000-10002) are taken.
 run:
@@ -33,3 +33,8 @@ check-workspace:
 # `make run`; run again to update it. `make example-form PORT=7072` for another port.
 example-form:
 	@bash scripts/bootstrap.sh && PORT=$(or $(PORT),7071) .venv/bin/python scripts/example_form.py
+
+# Re-encrypt every stored config secret with the first key of CONDUIT_SECRETS_KEY (README, Config and secrets: key
+# rotation). Settings from the environment, else local.settings.json. Idempotent; exit 1 while anything is left.
+rotate-secrets:
+	@bash scripts/bootstrap.sh && .venv/bin/python scripts/rotate_secrets.py

@@ -120,7 +120,7 @@ class ConfigReader:
         assert account is not None, "a reader's store is opened from an account"
 
         async def read() -> list[ConfigEntry]:
-            async with ConfigStore.open(account) as store:
+            async with ConfigStore.open(account, counter=self.store.counter, table=self.store.table_name) as store:
                 return await _read(store, scope)
 
         return self._keep(scope, asyncio.run(read()))

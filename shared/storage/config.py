@@ -59,18 +59,26 @@ class ConfigEntry:
 class ConfigStore:
     """Reads and writes config rows (ConduitConfig)."""
 
-    def __init__(self, service: TableServiceClient, account: StorageAccount | None = None) -> None:
+    def __init__(
+        self, service: TableServiceClient, account: StorageAccount | None = None, table: str = CONFIG_TABLE
+    ) -> None:
         self._service = service
-        self._table: TableClient = service.get_table_client(CONFIG_TABLE)
+        self.table_name = table
+        self._table: TableClient = service.get_table_client(table)
         self.account = account  # kept so a reader can open a client of its own on another loop (engine/config.py)
+        self.counter: RequestCounter | None = None
 
     @classmethod
-    def open(cls, account: StorageAccount, *, counter: RequestCounter | None = None) -> ConfigStore:
-        return cls(open_tables(account, counter=counter), account)
+    def open(
+        cls, account: StorageAccount, *, counter: RequestCounter | None = None, table: str = CONFIG_TABLE
+    ) -> ConfigStore:
+        store = cls(open_tables(account, counter=counter), account, table)
+        store.counter = counter
+        return store
 
     @classmethod
-    def from_connection_string(cls, connection_string: str) -> ConfigStore:
-        return cls.open(StorageAccount.from_connection_string(connection_string))
+    def from_connection_string(cls, connection_string: str, *, table: str = CONFIG_TABLE) -> ConfigStore:
+        return cls.open(StorageAccount.from_connection_string(connection_string), table=table)
 
     async def close(self) -> None:
         await self._table.close()
@@ -85,7 +93,7 @@ class ConfigStore:
     async def ensure_table(self) -> None:
         """Create the table unless it exists; safe from every instance at start-up."""
         try:
-            await self._service.create_table_if_not_exists(CONFIG_TABLE)
+            await self._service.create_table_if_not_exists(self.table_name)
         except AzureError as error:
             raise StorageError(f"Could not create the config table: {error}") from error
 

@@ -296,10 +296,30 @@ def install() -> None:
             if logging.getLogger(name).level == logging.NOTSET:
                 logging.getLogger(name).setLevel(logging.WARNING)
         _patch_threads()
+        _mask_records()
         _patched = True
 
 
 _pool_worker = getattr(concurrent.futures.thread, "_worker", None)
+
+
+def _mask_records() -> None:
+    """Mask a secret the execution read in every log record it creates, for every handler: besides the capture,
+    the host's own (the Functions worker forwards records to Application Insights) and the console's. Records
+    outside an execution, or of one that read no secret, cost one ContextVar lookup."""
+    make_record = logging.getLogRecordFactory()
+
+    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        capture = _active.get()
+        redactor = capture.redactor if capture is not None else None
+        if redactor is not None:
+            record.msg, record.args = redactor.text(record.getMessage()), None
+            if record.exc_info:
+                record.exc_text = redactor.text(_formatter.formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(masked_record)
 
 
 def _patch_threads() -> None:

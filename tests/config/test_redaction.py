@@ -5,6 +5,7 @@ shorter than the minimum are left alone, and the execution's log says so."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -198,3 +199,33 @@ async def test_an_execution_that_reads_no_secret_is_not_masked_even_if_it_holds_
                                                    parameters={"key": "nothing_" + key, "default": SECRET}))
     # Then redaction is per execution: it is returned as is
     assert result.result == {"value": SECRET}
+
+
+class _Kept(logging.Handler):
+    """A handler of the host's kind (the Functions worker's forwards records to Application Insights)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(logging.Formatter().format(record))
+
+
+async def test_log_records_reach_the_hosts_own_handlers_masked_too(
+    engine: Engine, config_store: ConfigStore, org: str, key: str, secrets_key: SecretBox
+) -> None:
+    # Given a handler on the root logger beside Conduit's capture, as the Functions host has
+    kept = _Kept()
+    logging.getLogger().addHandler(kept)
+    await config_store.put(org, key, "secret", SECRET, "admin", secrets_key)
+    try:
+        # When a workflow logs the secret in every form
+        result = await run(engine, "leak_sync", org, key=key)
+    finally:
+        logging.getLogger().removeHandler(kept)
+    assert result.status is ExecutionStatus.SUCCESS
+    # Then that handler got the records with the secret masked as well
+    text = "\n".join(kept.lines)
+    assert f"token is {MASK}!" in text
+    assert_no_form_in(text, SECRET)

@@ -157,6 +157,26 @@ class SecretUnreadableError(ConduitError):
     code = "secret_unreadable"
 
 
+class OrganizationNotFoundError(NotFoundError):
+    """No organization with this id exists (or the caller may not see it)."""
+
+    code = "organization_not_found"
+
+    def __init__(self, organization_id: str) -> None:
+        super().__init__(f"No organization with id '{organization_id}' was found.")
+        self.organization_id = organization_id
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    """No API key with this id exists among those the caller may manage."""
+
+    code = "api_key_not_found"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"No API key with id '{key_id}' was found. GET /api/keys lists the keys you manage.")
+        self.key_id = key_id
+
+
 class ProviderFailedError(ConduitError):
     """A data provider ran but gave no usable options: it raised, or returned something that is not a list of
     `{"label", "value"}` items. `details` names the provider, the error type and, for admins, nothing more secret

@@ -55,7 +55,13 @@ TERMINAL_STATUSES = frozenset(
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asked for an execution. Every HTTP request resolves to one (see `shared.identity.auth`)."""
+    """Who asked for an execution. Every HTTP request resolves to one (see `shared.identity.authenticator`).
+
+    `scope` is where the caller acts: its organization, or the X-Organization-Id a platform admin picked (GLOBAL
+    without one). `organization_id` is its home organization (None for platform admins and global keys);
+    `workflows` limits an API key to some workflows (None: any); `organization_allowlist` is the allowlist of global
+    workflows and providers its organization's users may run, as it stood when the caller was authenticated (None:
+    all). Authorization reads these through `shared.identity.policy`, never directly."""
 
     user_id: str
     email: str | None = None
@@ -67,14 +73,24 @@ class Caller:
     kind: CallerKind = "admin_key"
     key_id: str | None = None
     workflows: frozenset[str] | None = None
+    organization_allowlist: frozenset[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The caller as every record stores it, whatever ran the execution (sync, queued, scheduled)."""
         admin = self.is_platform_admin
-        return {"user_id": self.user_id, "email": self.email, "name": self.name, "is_platform_admin": admin}
+        out: dict[str, Any] = {"user_id": self.user_id, "email": self.email, "name": self.name,
+                               "is_platform_admin": admin}
+        if self.kind != "admin_key":
+            out["kind"] = self.kind
+        if self.organization_id is not None:
+            out["organization_id"] = self.organization_id
+        if self.key_id is not None:
+            out["key_id"] = self.key_id
+        return out
 
 
-SYSTEM_CALLER = Caller(user_id="system", name="Conduit", is_platform_admin=True)
+SYSTEM_CALLER = Caller(user_id="system", name="Conduit", is_platform_admin=True, roles=frozenset({PLATFORM_ADMIN}),
+                       kind="system")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +238,13 @@ class ExecutionRecord:
     requeues: int = 0
     requeued_at: datetime | None = None  # when clean-up or recovery last sent its message again
     etag: str | None = None
+    caller_id: str | None = None  # the `CallerId` column: whose execution it is (also read by light reads)
+
+    @property
+    def owner_id(self) -> str | None:
+        """The user id of whoever submitted it: the column when read, else the stored caller."""
+        owner = self.caller_id or (self.caller or {}).get("user_id")
+        return str(owner) if owner is not None else None
 
     @property
     def created_at(self) -> datetime | None:

@@ -25,11 +25,14 @@ from shared.executions.service import WorkflowCall
 from shared.executions.services import Services
 from shared.functions.discovery import DiscoveryReport, discover
 from shared.functions.registry import FunctionRegistry, get_registry
+from shared.identity.authenticator import Authenticator
 from shared.models import ExecutionRequest, ExecutionResult
 from shared.storage.account import StorageAccount
 from shared.storage.config import ConfigStore
+from shared.storage.api_keys import ApiKeyStore
 from shared.storage.executions import ExecutionStore
 from shared.storage.forms import FormStore
+from shared.storage.organizations import OrganizationStore
 from shared.storage.queues import ExecutionQueue
 
 
@@ -40,6 +43,7 @@ class Runtime(Services):
     report: DiscoveryReport = field(default_factory=DiscoveryReport)
     forms: FormStore | None = field(default=None, repr=False)  # None in runtimes built without forms (tests)
     watchdog: LoopWatchdog | None = field(default=None, repr=False)
+    authenticator: Authenticator | None = field(default=None, repr=False)  # None in runtimes built by tests
 
     async def close(self) -> None:
         # Sync runs answered 202 go on to their end first (their final writes may need the finisher), then the
@@ -58,6 +62,8 @@ class Runtime(Services):
             await self.forms.close()
         if self.engine.config is not None:
             await self.engine.config.store.close()
+        if self.authenticator is not None:  # writes the keys' last uses noted since its last pass
+            await self.authenticator.close()
 
 
 _discovery_log = logging.getLogger("conduit.discovery")
@@ -115,12 +121,24 @@ async def _create_runtime() -> Runtime:
     cache = ProviderCache.open(account)
     forms = FormStore.open(account)
     config = ConfigStore.open(account)
+    authenticator = Authenticator(ApiKeyStore.open(account), OrganizationStore.open(account))
     await asyncio.gather(store.ensure_tables(), queue.ensure(), cache.ensure_table(), forms.ensure_table(),
-                         config.ensure_table())
+                         config.ensure_table(), authenticator.ensure_tables())
     engine = Engine(registry, store, cache=cache, config=ConfigReader(config))
     watchdog = LoopWatchdog.watch_running_loop()
     return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, forms=forms,
-                   watchdog=watchdog)
+                   watchdog=watchdog, authenticator=authenticator)
+
+
+async def get_authenticator() -> Authenticator:
+    """This loop's authenticator (a runtime installed without one gets one over the configured storage)."""
+    runtime = await get_runtime()
+    if runtime.authenticator is None:
+        account = StorageAccount.from_env()
+        authenticator = Authenticator(ApiKeyStore.open(account), OrganizationStore.open(account))
+        await authenticator.ensure_tables()
+        runtime.authenticator = runtime.authenticator or authenticator
+    return runtime.authenticator
 
 
 async def close_runtimes() -> None:

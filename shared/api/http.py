@@ -38,8 +38,6 @@ from shared.errors import (
     UnauthorizedError,
     UnavailableError,
 )
-from shared.identity.auth import resolve_caller
-from shared.models import Caller
 from shared.serialization import NOT_FINITE, JsonTooDeepError, json_safe, loads_checked
 from shared.storage.outage import is_storage_outage, retry_after_seconds
 
@@ -181,14 +179,6 @@ def storage_unavailable(req: func.HttpRequest, error: BaseException) -> StorageU
     retry_after = retry_after_seconds()
     return StorageUnavailableError(retry_after_seconds=retry_after,
                                    details={"error_id": error_id, "retry_after_seconds": retry_after})
-
-
-def optional_caller(req: func.HttpRequest) -> Caller | None:
-    """The caller when the request carries a valid key, else None (for public routes that show admins more)."""
-    try:
-        return resolve_caller(req.headers)
-    except ConduitError:
-        return None
 
 
 def _one_line(error: BaseException) -> str:

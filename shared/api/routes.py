@@ -19,13 +19,15 @@ from typing import Any, Literal
 import azure.functions as func
 from pydantic import BaseModel
 
-from shared.api.http import answer_error, error_response, optional_caller, read_body, read_query
+from shared.api.callers import authenticate, optional_caller
+from shared.api.http import answer_error, error_response, read_body, read_query
 from shared.errors import MethodNotAllowedError, RouteNotFoundError
 from shared.identity import policy
-from shared.identity.auth import resolve_caller
 from shared.models import Caller
 
-Access = Literal["public", "caller", "admin"]
+# public: anyone (the caller, when it sends valid credentials, is known to the handler); caller: any authenticated
+# caller; org_admin: a platform admin or an admin of the caller's organization; admin: platform admins only.
+Access = Literal["public", "caller", "org_admin", "admin"]
 HttpFunction = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ANY_METHOD = "*"
@@ -77,7 +79,7 @@ class Route:
     async def answer(self, request: func.HttpRequest) -> func.HttpResponse:
         """Resolve the caller as `access` says, read the body and query, call the handler; errors become JSON."""
         try:
-            call = ApiCall(request, self._caller(request))
+            call = ApiCall(request, await self._caller(request))
             if self.body is not None:
                 call.body = read_body(request, self.body)
             if self.query is not None:
@@ -86,12 +88,14 @@ class Route:
         except Exception as error:
             return answer_error(request, error)
 
-    def _caller(self, request: func.HttpRequest) -> Caller | None:
+    async def _caller(self, request: func.HttpRequest) -> Caller | None:
         if self.access == "public":
-            return optional_caller(request)
-        caller = resolve_caller(request.headers)
+            return await optional_caller(request)
+        caller = await authenticate(request)
         if self.access == "admin":
             policy.require_platform_admin(caller, f"call {self.method} /api/{self.path}")
+        elif self.access == "org_admin":
+            policy.require_admin(caller, f"call {self.method} /api/{self.path}")
         return caller
 
 

@@ -1,6 +1,7 @@
 """Reading and cancelling executions on behalf of a caller; scope rules live here and nowhere else.
 
-A caller sees only executions of its own scope; anything else is answered as if it did not exist.
+A caller sees only executions of its own scope, and a user who is no admin only its own (shared.identity.policy);
+anything else is answered as if it did not exist.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from shared.engine.layers import CANCELLED_BY_USER
 from shared.errors import ConflictError, ExecutionNotFoundError, FieldError, InputValidationError, StaleRecordError
 from shared.executions.services import Services
+from shared.identity import policy
 from shared.models import Caller, ExecutionRecord, ExecutionResult, ExecutionStatus, LogLine, utc_now
 from shared.storage.keys import MAX_ATTEMPT as MAX_ATTEMPT  # the highest `?attempt=` the API accepts
 from shared.storage.listing import form_id_problem as form_id_problem  # what makes `?form_id=` malformed
@@ -28,6 +30,7 @@ async def get_execution(
     record = await services.store.get(caller.scope, execution_id, light=light)
     if record is None:
         raise ExecutionNotFoundError(execution_id)
+    policy.check_sees_execution(caller, record)  # another user's execution answers as a missing one
     return record
 
 
@@ -54,11 +57,11 @@ async def list_executions(
     continuation_token: str | None,
     form_id: str | None = None,
 ) -> tuple[list[ExecutionRecord], str | None]:
-    """Newest first, filtered by the storage service (workflow, status, the form a submission came from);
-    `continuation_token` continues where a page ended."""
+    """Newest first, filtered by the storage service (workflow, status, the form a submission came from, and for
+    a user who is no admin its own executions only); `continuation_token` continues where a page ended."""
     return await services.store.list_executions(
         caller.scope, workflow=workflow, status=status, form_id=form_id, limit=limit, offset=offset,
-        continuation_token=continuation_token,
+        continuation_token=continuation_token, caller_id=policy.execution_owner_filter(caller),
     )
 
 

@@ -126,6 +126,7 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
     metadata = services.registry.get(call.workflow_name)
     if metadata is None or not metadata.is_workflow:
         raise WorkflowNotFoundError(call.workflow_name)
+    policy.check_may_run(caller, call.workflow_name)
     policy.check_log_level(caller, call.log_level)
     requested: policy.ExecutionMode | None = None if call.wait is None else "sync" if call.wait else "async"
     wait = policy.waits_for_result(metadata.execution_mode, requested, call.idempotency_key)

@@ -155,6 +155,7 @@ class FormService:
         form = found.form
         if form.launch_workflow is None:
             raise NotFoundError(f"Form '{form_id}' has no launch_workflow.", details={"form_id": form_id})
+        policy.check_may_run(caller, form.launch_workflow)
         allowed = {name: value for name, value in query.items() if name in form.allowed_query_params}
         request = ExecutionRequest(
             caller=caller,

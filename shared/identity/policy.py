@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from shared.errors import FieldError, ForbiddenError, InputValidationError, UnauthorizedError
-from shared.models import GLOBAL_SCOPE, ORG_ADMIN, Caller
+from shared.errors import (
+    ApiKeyNotFoundError,
+    ExecutionNotFoundError,
+    FieldError,
+    ForbiddenError,
+    InputValidationError,
+    UnauthorizedError,
+)
+from shared.models import GLOBAL_SCOPE, ORG_ADMIN, Caller, ExecutionRecord
 
 ExecutionMode = Literal["sync", "async"]
 FormAccess = Literal["authenticated", "roles"]
@@ -21,6 +28,108 @@ def require_platform_admin(caller: Caller, action: str) -> None:
     """Refuse `action` ("run inline scripts") to anyone but a platform admin."""
     if not caller.is_platform_admin:
         raise ForbiddenError(f"Only platform admins may {action}.")
+
+
+def is_org_admin(caller: Caller) -> bool:
+    """An OrgAdmin acting in its own organization (a caller who is no platform admin acts nowhere else)."""
+    return (
+        ORG_ADMIN in caller.roles
+        and caller.organization_id is not None
+        and caller.scope == caller.organization_id
+    )
+
+
+def is_admin(caller: Caller) -> bool:
+    """A platform admin, or an admin of the organization the caller acts in."""
+    return caller.is_platform_admin or is_org_admin(caller)
+
+
+def require_admin(caller: Caller, action: str) -> None:
+    """Refuse `action` to anyone but a platform admin or an admin of the caller's organization."""
+    if not is_admin(caller):
+        raise ForbiddenError(f"Only admins may {action}.")
+
+
+# Executions ------------------------------------------------------------------------------------------------------
+
+
+def execution_owner_filter(caller: Caller) -> str | None:
+    """Whose executions a listing shows: None (all of the scope) for admins, else the caller's own only."""
+    return None if is_admin(caller) else caller.user_id
+
+
+def check_sees_execution(caller: Caller, record: ExecutionRecord) -> None:
+    """A user sees only its own executions; another user's answers exactly as a missing one (404)."""
+    if not is_admin(caller) and record.owner_id != caller.user_id:
+        raise ExecutionNotFoundError(record.id)
+
+
+def check_may_run(caller: Caller, name: str, what: str = "workflow") -> None:
+    """Whether the caller may run this workflow or data provider: an API key limited to some workflows runs only
+    those, and a user of an organization only what its allowlist names (platform admins are not limited)."""
+    if caller.workflows is not None and name not in caller.workflows:
+        raise ForbiddenError(f"This API key may not run the {what} '{name}'.", details={"name": name})
+    allowlist = caller.organization_allowlist
+    if not caller.is_platform_admin and allowlist is not None and name not in allowlist:
+        raise ForbiddenError(f"Your organization does not allow the {what} '{name}'.", details={"name": name})
+
+
+def may_list_function(caller: Caller, name: str) -> bool:
+    """Whether `GET /api/workflows` and `/api/data-providers` list this function to the caller."""
+    try:
+        check_may_run(caller, name)
+    except ForbiddenError:
+        return False
+    return True
+
+
+# API keys and organizations ----------------------------------------------------------------------------------------
+
+
+def key_owner_for(caller: Caller, org_id: str | None) -> str | None:
+    """The organization a new key belongs to (None: global). Platform admins make keys of any organization or
+    global ones; an organization's admin only keys of its own organization."""
+    if caller.is_platform_admin:
+        return org_id
+    require_admin(caller, "manage API keys")
+    if org_id != caller.organization_id:
+        raise ForbiddenError("Organization admins create keys of their own organization only.",
+                             details={"org_id": org_id})
+    return org_id
+
+
+def keys_listed_for(caller: Caller) -> tuple[bool, str | None]:
+    """(every key?, else the organization whose keys): platform admins see every key (or those of the organization
+    X-Organization-Id names), an organization's admin those of its organization."""
+    if caller.is_platform_admin:
+        return caller.scope == GLOBAL_SCOPE, None if caller.scope == GLOBAL_SCOPE else caller.scope
+    require_admin(caller, "list API keys")
+    return False, caller.organization_id
+
+
+def check_manages_key(caller: Caller, key_id: str, key_org: str | None) -> None:
+    """Revoking: a key of another organization (or a global one, for an organization's admin) answers 404."""
+    require_admin(caller, "revoke API keys")
+    if not caller.is_platform_admin and key_org != caller.organization_id:
+        raise ApiKeyNotFoundError(key_id)
+
+
+def check_manages_organizations(caller: Caller) -> None:
+    """Creating, listing, deactivating and deleting organizations is for platform admins."""
+    require_platform_admin(caller, "manage organizations")
+
+
+def check_reads_organization(caller: Caller, organization_id: str) -> bool:
+    """Whether the caller may read (and, as its admin, restrict the allowlist of) this organization."""
+    return caller.is_platform_admin or (is_org_admin(caller) and caller.organization_id == organization_id)
+
+
+def check_changes_organization(caller: Caller, organization_id: str, fields: set[str]) -> None:
+    """Platform admins change everything; an organization's admin only its own organization's allowlist."""
+    if caller.is_platform_admin:
+        return
+    if not check_reads_organization(caller, organization_id) or fields - {"allowed_workflows"}:
+        raise ForbiddenError("Organization admins may change their own organization's allowed_workflows only.")
 
 
 def check_script(caller: Caller) -> None:
@@ -41,7 +150,8 @@ def check_log_level(caller: Caller, log_level: str | None) -> None:
 
 
 def scope_for(caller: Caller, organization_id: str | None) -> str:
-    """The scope an execution runs and is recorded in: the caller's own, or another one for a platform admin."""
+    """The scope an execution runs and is recorded in: the caller's own, or another one for a platform admin (or
+    a global form submitted in the caller's own organization)."""
     if organization_id is None or organization_id == caller.scope:
         return caller.scope
     require_platform_admin(caller, "act in another organization's scope")
@@ -60,8 +170,9 @@ def waits_for_result(declared: ExecutionMode, requested: ExecutionMode | None, i
 
 
 def check_form_admin(caller: Caller, action: str) -> None:
-    """Creating, changing and deleting forms is for admins (until the identity issue: platform admins)."""
-    require_platform_admin(caller, action)
+    """Creating, changing and deleting forms is for admins: platform admins in the scope they act in, an
+    organization's admins in their organization."""
+    require_admin(caller, action)
 
 
 def form_owner_scope(caller: Caller) -> str:
@@ -85,7 +196,7 @@ def sees_form(
     one of the roles."""
     if owner_scope not in form_lookup_scopes(caller):
         return False
-    if caller.is_platform_admin:
+    if caller.is_platform_admin or (is_org_admin(caller) and owner_scope == caller.scope):
         return True
     if not is_active:
         return False

@@ -40,6 +40,7 @@ async def provider_options(engine: Engine, call: ProviderCall) -> dict[str, Any]
     `ProviderFailedError` and its kinds."""
     if call.debug:
         policy.require_platform_admin(call.caller, "see a data provider's log lines (debug)")
+    policy.check_may_run(call.caller, call.name, "data provider")
     request = ExecutionRequest(
         caller=call.caller,
         name=call.name,

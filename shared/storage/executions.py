@@ -241,10 +241,12 @@ class ExecutionStore:
         limit: int = 20,
         offset: int = 0,
         continuation_token: str | None = None,
+        caller_id: str | None = None,
     ) -> tuple[list[ExecutionRecord], str | None]:
         """A page of the scope's executions, newest first, as light records (`to_list_item` fields only), and the
         token of the next page, None when no more match. Filters run on the server; a page is short only at the end.
-        `form_id` keeps the executions submitted through that form (their trigger is `{"kind": "form", ...}`).
+        `form_id` keeps the executions submitted through that form (their trigger is `{"kind": "form", ...}`),
+        `caller_id` those one caller submitted (the `CallerId` column).
 
         `offset` skips that many matching items (after the token's position, when one is given). Raises ValueError
         for a limit outside 1..100 or an unknown status, InputValidationError for a malformed token or form id.
@@ -257,6 +259,7 @@ class ExecutionStore:
             offset=offset,
             continuation_token=continuation_token,
             form_id=form_id,
+            caller_id=caller_id,
         )
         return await list_page(self._records, query, self._page_size)
 

@@ -44,6 +44,7 @@ class ListQuery:
     limit: int = 20
     offset: int = 0
     after: str | None = None  # the RowKey the page starts after, decoded from the continuation token
+    caller_id: str | None = None  # only the executions this caller submitted (CallerId column)
 
     def filter(self) -> tuple[str, dict[str, Any]]:
         """A parameterised filter: clauses are fixed text, every value goes through `parameters`."""
@@ -54,6 +55,7 @@ class ListQuery:
             ("WorkflowName eq @wf", "wf", self.workflow),
             ("Status eq @st", "st", self.status.value if self.status else None),
             ("FormId eq @form", "form", self.form_id),
+            ("CallerId eq @caller", "caller", self.caller_id),
         ):
             if value is not None:
                 clauses.append(clause)
@@ -70,6 +72,7 @@ def list_query(
     offset: int,
     continuation_token: str | None,
     form_id: str | None = None,
+    caller_id: str | None = None,
 ) -> ListQuery:
     """Validate the arguments of `ExecutionStore.list_executions`; a bad token or form id is the caller's input
     error."""
@@ -82,7 +85,7 @@ def list_query(
     problem = form_id_problem(form_id) if form_id is not None else None
     if problem:
         raise InputValidationError([FieldError("form_id", problem)], "Invalid query parameters")
-    return ListQuery(scope, workflow, parsed, form_id, limit, offset, after)
+    return ListQuery(scope, workflow, parsed, form_id, limit, offset, after, caller_id)
 
 
 def form_id_problem(form_id: str) -> str | None:

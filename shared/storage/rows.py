@@ -38,11 +38,13 @@ LIGHT_COLUMNS = [
     "CompletedAt",
     "DurationMs",
     "ErrorMessage",
+    "CallerId",
 ]
 
 # What `get(..., light=True)` reads: the keys, the name and every scalar field, none of the JSON values (which may
 # be spilled to other rows): enough to check visibility, status, attempt and lease.
-SCALAR_COLUMNS = ["PartitionKey", "RowKey", "WorkflowName", "LogCount", *(scalar.prop for scalar in SCALARS)]
+SCALAR_COLUMNS = ["PartitionKey", "RowKey", "WorkflowName", "LogCount", "CallerId",
+                  *(scalar.prop for scalar in SCALARS)]
 
 
 def record_entity(record: ExecutionRecord) -> tuple[Entity, list[Entity]]:
@@ -58,6 +60,9 @@ def record_entity(record: ExecutionRecord) -> tuple[Entity, list[Entity]]:
     form_id = form_of(record.trigger)
     if form_id is not None:
         entity["FormId"] = form_id
+    caller_id = caller_of(record.caller)
+    if caller_id is not None:
+        entity["CallerId"] = caller_id
     check_entity(entity)
     return entity, spilled
 
@@ -69,6 +74,14 @@ def form_of(trigger: Any) -> str | None:
     (`FormId eq @form`) and costs no request beyond those every execution makes."""
     if isinstance(trigger, Mapping) and trigger.get("kind") == "form" and isinstance(trigger.get("form_id"), str):
         return str(trigger["form_id"])
+    return None
+
+
+def caller_of(caller: Any) -> str | None:
+    """Whose execution it is (the caller's user id), as a column of its own written once with the record, so that
+    "a user lists only their own executions" is a server-side filter (`CallerId eq @caller`) at no extra request."""
+    if isinstance(caller, Mapping) and isinstance(caller.get("user_id"), str) and caller["user_id"]:
+        return str(caller["user_id"])
     return None
 
 
@@ -123,6 +136,7 @@ def record_from_entity(entity: Any, spilled: dict[JsonField, list[Entity]]) -> E
         trigger_data=unpack_json(TRIGGER_DATA, entity, spilled.get(TRIGGER_DATA)),
         log_count=as_int(entity.get("LogCount")) or 0,
         etag=entity.metadata["etag"],
+        caller_id=entity.get("CallerId"),
         **scalars,
     )
 
@@ -136,5 +150,6 @@ def light_record_from_entity(entity: Any, scope: str) -> ExecutionRecord:
         workflow_name=entity.get("WorkflowName", ""),
         trigger=json.loads(entity.get("Trigger") or "{}"),
         etag=entity.metadata["etag"],
+        caller_id=entity.get("CallerId"),
         **scalars,
     )

@@ -45,6 +45,13 @@ class Runtime(Services):
     watchdog: LoopWatchdog | None = field(default=None, repr=False)
     authenticator: Authenticator | None = field(default=None, repr=False)  # None in runtimes built by tests
 
+    def workflow_names(self) -> frozenset[str]:
+        return frozenset(metadata.name for metadata in self.registry.list("workflow"))
+
+    def function_names(self) -> frozenset[str]:
+        """Workflows and data providers: what an organization's allowlist may name."""
+        return frozenset(metadata.name for metadata in self.registry.list())
+
     async def close(self) -> None:
         # Sync runs answered 202 go on to their end first (their final writes may need the finisher), then the
         # final writes waiting for storage get a last chance.

@@ -1,7 +1,18 @@
 """HTTP triggers: each module declares its routes; the table here registers them, and answers unknown paths
 and wrong methods the same way under every host (shared.api.routes)."""
 
-from functions.http import config, data_providers, endpoints, executions, forms, health, scripts, workflows
+from functions.http import (
+    config,
+    data_providers,
+    endpoints,
+    executions,
+    forms,
+    health,
+    keys,
+    organizations,
+    scripts,
+    workflows,
+)
 from shared.api.routes import RouteTable
 
 TABLE = RouteTable(
@@ -12,6 +23,8 @@ TABLE = RouteTable(
         *data_providers.routes,
         *forms.routes,
         *config.routes,
+        *keys.routes,
+        *organizations.routes,
         *health.routes,
         *endpoints.routes,
     ]

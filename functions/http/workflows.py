@@ -9,6 +9,7 @@ from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
 from shared.api.submissions import submission_response
 from shared.executions.service import WorkflowCall, submit
+from shared.identity import policy
 from shared.runtime import get_runtime
 
 
@@ -28,9 +29,11 @@ class ExecuteBody(BaseModel):
 
 
 async def list_workflows(call: ApiCall) -> func.HttpResponse:
-    """Every registered workflow with its parameters."""
+    """Every registered workflow the caller may run, with its parameters."""
     runtime = await get_runtime()
-    return json_response({"items": [m.to_api() for m in runtime.registry.list("workflow")]})
+    caller = call.known_caller
+    listed = [m.to_api() for m in runtime.registry.list("workflow") if policy.may_list_function(caller, m.name)]
+    return json_response({"items": listed})
 
 
 async def execute_workflow(call: ApiCall) -> func.HttpResponse:

@@ -1,5 +1,5 @@
 # The two commands a new user needs; both install what is missing first (scripts/bootstrap.sh).
-.PHONY: run test lint lock bench package check-workspace example-form rotate-secrets
+.PHONY: run test lint lock bench package check-workspace example-form rotate-secrets token
 
 # `make run PORT=7072 AZURITE_PORTS=10010,10011,10012` when the default ports (7071; 10000-10002) are taken.
 run:
@@ -38,3 +38,8 @@ example-form:
 # rotation). Settings from the environment, else local.settings.json. Idempotent; exit 1 while anything is left.
 rotate-secrets:
 	@bash scripts/bootstrap.sh && .venv/bin/python scripts/rotate_secrets.py
+
+# A development JWT (HS256, CONDUIT_JWT_SECRET from local.settings.json) and a curl line using it:
+# `make token ARGS="--user alice --org org-a --role OrgAdmin"`.
+token:
+	@bash scripts/bootstrap.sh && .venv/bin/python scripts/mint_token.py $(ARGS)

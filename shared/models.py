@@ -238,7 +238,8 @@ class ExecutionRecord:
     requeues: int = 0
     requeued_at: datetime | None = None  # when clean-up or recovery last sent its message again
     etag: str | None = None
-    caller_id: str | None = None  # the `CallerId` column: whose execution it is (also read by light reads)
+    # The `CallerId` column, derived from `caller` when written: whose execution it is, also in light reads.
+    caller_id: str | None = field(default=None, compare=False)
 
     @property
     def owner_id(self) -> str | None:

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
+from shared.identity import policy
 from shared.providers.cache import invalidate_provider_cache
 from shared.providers.service import ProviderCall, list_providers, provider_options
 from shared.runtime import get_runtime
@@ -22,9 +23,11 @@ class OptionsBody(BaseModel):
 
 
 async def list_data_providers(call: ApiCall) -> func.HttpResponse:
-    """Every registered data provider with its parameters, input schema and cache settings."""
+    """Every registered data provider the caller may run, with its parameters, input schema and cache settings."""
     runtime = await get_runtime()
-    return json_response({"items": list_providers(runtime.registry)})
+    items = [item for item in list_providers(runtime.registry) if policy.may_list_function(call.known_caller,
+                                                                                           item["name"])]
+    return json_response({"items": items})
 
 
 async def get_data_provider_options(call: ApiCall) -> func.HttpResponse:

@@ -28,8 +28,8 @@ from shared.functions.registry import FunctionRegistry, get_registry
 from shared.identity.authenticator import Authenticator
 from shared.models import ExecutionRequest, ExecutionResult
 from shared.storage.account import StorageAccount
-from shared.storage.config import ConfigStore
 from shared.storage.api_keys import ApiKeyStore
+from shared.storage.config import ConfigStore
 from shared.storage.executions import ExecutionStore
 from shared.storage.forms import FormStore
 from shared.storage.organizations import OrganizationStore

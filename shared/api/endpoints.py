@@ -5,8 +5,9 @@ One request, in this order, each step refusing with the status that fits before 
 1. the workflow must be an endpoint (404 `workflow_not_found` otherwise, the same answer as for a missing one);
 2. the method must be one of its `allowed_methods` (405 with `Allow`; `OPTIONS` answers 204 with `Allow`);
 3. the body is at most MAX_BODY_BYTES (413);
-4. who may call (shared.identity.policy): a signed endpoint verifies the signature over the raw body
-   (shared.identity.signatures; 401 naming what failed), a public one takes anyone, the others an API key;
+4. who may call (shared.identity.policy): a signed endpoint verifies the signature over the raw body with its
+   secret — the stored GLOBAL config secret, else the app setting (shared.identity.webhook_secrets) — (401 naming
+   what failed), a public one takes anyone, the others an API key;
 5. the rate limit of the key, of the signed endpoint, or of the client address (429 with Retry-After);
 6. the input: the query parameters merged with a JSON object or form-encoded body (the body wins), validated and
    coerced like any execution's (422 naming every field);
@@ -46,6 +47,7 @@ from shared.identity.signatures import (
     verify,
 )
 from shared.identity.webhook_secrets import webhook_secret
+from shared.models import GLOBAL_SCOPE
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # stored twice at most (parsed as input, raw in trigger_data), each spilled if large
 REPLAY_WINDOW_SETTING = "CONDUIT_WEBHOOK_REPLAY_WINDOW_SECONDS"
@@ -75,7 +77,7 @@ async def answer(services: Services, call: ApiCall) -> func.HttpResponse:
             f"The request body is {len(body):,} bytes; an endpoint takes at most {MAX_BODY_BYTES:,}.",
             details={"size": len(body), "limit": MAX_BODY_BYTES},
         )
-    verified = _verified(endpoint, headers, body)
+    verified = await _verified(services, endpoint, headers, body)
     caller = policy.check_endpoint_access(call.caller, endpoint, key_presented=_key_presented(headers))
     address = client_address(headers)
     rate_limits.check(*policy.rate_limit_name(caller, endpoint, address))
@@ -145,12 +147,24 @@ def _visible(header: str) -> bool:
             and not header.startswith(CREDENTIAL_PREFIXES))
 
 
-def _verified(endpoint: FunctionMetadata, headers: Mapping[str, str], body: bytes) -> Verified | None:
+async def _verified(services: Services, endpoint: FunctionMetadata, headers: Mapping[str, str],
+                    body: bytes) -> Verified | None:
     """The verified signature of a signed endpoint's request (SignatureError otherwise); None for other endpoints."""
     if not endpoint.webhook_signature or not endpoint.webhook_secret:
         return None
-    check = Check(webhook_secret(endpoint.webhook_secret), headers, body, time.time(), replay_window_seconds())
+    secret = await _secret(services, endpoint.webhook_secret)
+    check = Check(secret, headers, body, time.time(), replay_window_seconds())
     return verify(endpoint.webhook_signature, check)
+
+
+async def _secret(services: Services, name: str) -> bytes:
+    """The endpoint's secret: stored config (through the engine's per-scope cache: one partition read per
+    CONDUIT_CONFIG_CACHE_SECONDS, not one per call), else the app setting. A signed endpoint runs in GLOBAL
+    (policy.check_endpoint_access): nothing in an unverified request could be trusted to pick an organization, so
+    the secret is GLOBAL's."""
+    reader = services.engine.config
+    stored = None if reader is None else await reader.find(GLOBAL_SCOPE, name)
+    return webhook_secret(name, stored, GLOBAL_SCOPE)
 
 
 def replay_window_seconds() -> int:

@@ -73,6 +73,14 @@ class ConfigReader:
                 return entry
         return None
 
+    async def find(self, scope: str, key: str) -> ConfigEntry | None:
+        """`lookup` for async code outside executions (webhook secrets): awaits a cold scope instead of blocking."""
+        for where in (scope, GLOBAL_SCOPE) if scope != GLOBAL_SCOPE else (GLOBAL_SCOPE,):
+            entry = (await self.entries(where)).get(key)
+            if entry is not None:
+                return entry
+        return None
+
     def invalidate(self, scope: str) -> None:
         """Forget the cached copy of `scope` (after a PUT or DELETE on this instance)."""
         self._snapshots.pop(scope, None)

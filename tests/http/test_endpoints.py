@@ -10,12 +10,16 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import azure.functions as func
 import pytest
 
 from shared.identity.signatures import sign_conduit
+from shared.runtime import get_runtime
+from shared.storage.config import ConfigStore
+from shared.storage.secret_box import KEY_SETTING, SecretBox, generate_key
 from tests.http.conftest import ADMIN_KEY, Api
 
 SECRETS = {
@@ -334,6 +338,90 @@ async def test_a_signed_endpoint_without_its_secret_configured_accepts_nothing(a
     answer = await hook(api, "hook_unconfigured", raw=body, headers=signed("conduit", body), key=None)
     assert answer.status == 500 and answer.body["error"]["code"] == "webhook_secret_missing"
     assert "CONDUIT_CONFIG" not in answer.text
+
+
+async def put_secret(api: Api, key: str, value: str) -> None:
+    status, body = await api.call("get_config", "PUT", f"http://localhost/api/config/{key}", route={"key": key},
+                                  body={"type": "secret", "value": value})
+    assert status == 200 and body["is_secret"] is True and body["value"] is None, body
+
+
+@pytest.fixture
+async def stored_secret_key(api: Api, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """Secrets encrypted with a key of this test's deployment; no app setting for hook_stored's config key; the
+    stored secret deleted afterwards (left encrypted with this key, `make rotate-secrets` tests would find it
+    unreadable)."""
+    monkeypatch.setenv(KEY_SETTING, generate_key())
+    monkeypatch.delenv("CONDUIT_CONFIG_TEST_STORED_SECRET", raising=False)
+    yield "test_stored_secret"
+    await api.call("get_config", "DELETE", "http://localhost/api/config/test_stored_secret",
+                   route={"key": "test_stored_secret"})
+
+
+async def test_a_secret_stored_with_put_api_config_signs_and_rotates_without_a_read_per_call(
+    api: Api, monkeypatch: pytest.MonkeyPatch, storage_connection_string: str, stored_secret_key: str
+) -> None:
+    # Given an instance keeping config 1 s, and hook_stored, signed with GitHub's scheme by the config key
+    # test_stored_secret, which no app setting holds
+    reader = (await get_runtime()).engine.config
+    assert reader is not None
+    monkeypatch.setattr(reader, "ttl", 1.0)
+    first, second, third = (f"stored-{n}-{uuid.uuid4().hex}" for n in ("one", "two", "three"))
+    body = json.dumps({"action": "opened"}).encode()
+    # When an admin stores the secret through /api/config (type secret, global)
+    await put_secret(api, stored_secret_key, first)
+    answer = await hook(api, "hook_stored", raw=body, headers=signed("github", body, secret=first), key=None)
+    # Then a delivery signed with it runs the workflow; one signed otherwise is refused
+    assert answer.status == 200 and answer.body["status"] == "Success", answer.text
+    wrong = await hook(api, "hook_stored", raw=body, headers=signed("github", body, secret="guess"), key=None)
+    assert wrong.status == 401 and wrong.body["error"]["details"]["failed"] == "mismatch"
+    # And more deliveries within the cache period cost no storage request: the scope's config was read once
+    reads = reader.reads
+    for _ in range(5):
+        again = await hook(api, "hook_stored", raw=body, headers=signed("github", body, secret=first), key=None)
+        assert again.status == 200
+    assert reader.reads == reads
+    # And the secret is nowhere in the execution: not in its record, its trigger or its logs
+    status, record = await api.execution(answer.body["execution_id"])
+    _, logs = await api.logs(answer.body["execution_id"])
+    assert status == 200 and record["trigger"]["endpoint"] == "hook_stored"
+    assert first not in json.dumps(record) + json.dumps(logs) + answer.text
+    # When the secret is rotated with PUT on this instance, Then the new one verifies at once and the old one not
+    await put_secret(api, stored_secret_key, second)
+    old = await hook(api, "hook_stored", raw=body, headers=signed("github", body, secret=first), key=None)
+    assert old.status == 401
+    assert (await hook(api, "hook_stored", raw=body, headers=signed("github", body, secret=second),
+                       key=None)).status == 200
+    # When another instance rotates it (a write this instance's cache is not told about)
+    store = ConfigStore.from_connection_string(storage_connection_string)
+    try:
+        await store.put("GLOBAL", stored_secret_key, "secret", third, "admin", SecretBox.from_env())
+    finally:
+        await store.close()
+    # Then this instance verifies with the new secret within its cache period (polled, generous bound)
+    deadline = time.monotonic() + 10
+    while (await hook(api, "hook_stored", raw=body, headers=signed("github", body, secret=third),
+                      key=None)).status != 200:
+        assert time.monotonic() < deadline, "the rotated secret was never used"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_webhook_secret_stored_as_a_plain_value_is_refused_not_used(api: Api) -> None:
+    # Given the key of a signed endpoint stored as a plain string (readable by admins, never masked)
+    status, _ = await api.call("get_config", "PUT", "http://localhost/api/config/test_never_set",
+                               route={"key": "test_never_set"}, body={"type": "string", "value": "plain-text-123"})
+    assert status == 200
+    try:
+        # When a delivery signed with that value arrives
+        body = b"{}"
+        answer = await hook(api, "hook_unconfigured", raw=body,
+                            headers=signed("conduit", body, secret="plain-text-123"), key=None)
+        # Then it is refused as unconfigured, and the answer names no setting
+        assert answer.status == 500 and answer.body["error"]["code"] == "webhook_secret_missing"
+        assert "plain-text-123" not in answer.text
+    finally:
+        await api.call("get_config", "DELETE", "http://localhost/api/config/test_never_set",
+                       route={"key": "test_never_set"})
 
 
 # --- redelivery ----------------------------------------------------------------------------------------------------

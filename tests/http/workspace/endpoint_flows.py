@@ -66,3 +66,8 @@ async def hook_conduit(context: ExecutionContext, **fields) -> dict:
           webhook_signature="conduit")
 async def hook_unconfigured(context: ExecutionContext, **fields) -> dict:
     return {"ran": True}
+
+
+@workflow(name="hook_stored", endpoint_enabled=True, webhook_secret="test_stored_secret", webhook_signature="github")
+async def hook_stored(context: ExecutionContext, **fields) -> dict:
+    return _seen(context, **fields)

@@ -8,7 +8,8 @@ One request, in this order, each step refusing with the status that fits before 
 4. who may call (shared.identity.policy): a signed endpoint verifies the signature over the raw body with its
    secret — the stored GLOBAL config secret, else the app setting (shared.identity.webhook_secrets) — (401 naming
    what failed), a public one takes anyone, the others an API key;
-5. the rate limit of the key, of the signed endpoint, or of the client address (429 with Retry-After);
+5. the rate limit of the signed endpoint, of the client address, or of the admin key (429 with Retry-After); an
+   API key's was spent when it was authenticated (shared.api.callers), as on every route;
 6. the input: the query parameters merged with a JSON object or form-encoded body (the body wins), validated and
    coerced like any execution's (422 naming every field);
 7. the run, through the execution service like POST /api/workflows/{name}/execute: sync 200 with the result,
@@ -80,7 +81,9 @@ async def answer(services: Services, call: ApiCall) -> func.HttpResponse:
     verified = await _verified(services, endpoint, headers, body)
     caller = policy.check_endpoint_access(call.caller, endpoint, key_presented=_key_presented(headers))
     address = client_address(headers)
-    rate_limits.check(*policy.rate_limit_name(caller, endpoint, address))
+    limit = policy.rate_limit_name(caller, endpoint, address)
+    if limit is not None:
+        rate_limits.check(*limit)
     query = dict(request.params)
     parsed = body_fields(headers.get("content-type", ""), body)
     delivery_id = _delivery_id(endpoint, headers, parsed)

@@ -281,14 +281,29 @@ def sees_repeated_outcome(endpoint: Endpoint) -> bool:
     return endpoint_credential(endpoint) != "public"
 
 
-def rate_limit_name(caller: Caller, endpoint: Endpoint, address: str) -> tuple[Literal["key", "public"], str]:
-    """Which limit a request of this caller counts against: its API key's, a signed endpoint's own (its sender is
-    one service, known by the signature), or the client address's for public endpoints."""
+RateLimit = tuple[Literal["key", "public"], str]
+
+
+def request_rate_limit(caller: Caller) -> RateLimit | None:
+    """The limit every request of this caller counts against, whatever the route: an API key's own (setting
+    CONDUIT_RATE_LIMIT_PER_MINUTE). Users with tokens and the bootstrap admin key are people and the operator, not
+    services that could flood; None for them."""
+    if caller.kind == "api_key" and caller.key_id:
+        return "key", f"key:{caller.key_id}"
+    return None
+
+
+def rate_limit_name(caller: Caller, endpoint: Endpoint, address: str) -> RateLimit | None:
+    """Which limit an endpoint request counts against besides `request_rate_limit`: a signed endpoint's own (its
+    sender is one service, known by the signature), the client address's for public endpoints, and the admin key's
+    on API-key endpoints. None for an API key: it was counted once already, when it was authenticated."""
     credential = endpoint_credential(endpoint)
     if credential == "signature":
         return "key", f"endpoint:{endpoint.name}"
     if credential == "public":
         return "public", f"address:{address}"
+    if request_rate_limit(caller) is not None:
+        return None
     return "key", f"key:{caller.key_id or caller.user_id}"
 
 

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import azure.functions as func
 import jwt
 import pytest
 
@@ -120,6 +121,39 @@ async def test_a_key_limited_to_workflows_runs_only_those(api: Api) -> None:
     # And the workflow list shows it only what it may run
     status, listed = await api.call("list_workflows", "GET", f"{BASE}/workflows", key=created["secret"])
     assert [item["name"] for item in listed["items"]] == ["echo_any"]
+
+
+
+async def test_an_api_key_is_rate_limited_on_every_route_and_counted_once_per_request(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a key and a limit of 5 requests a minute per key
+    status, created = await new_key(api)
+    assert status == 201
+    monkeypatch.setenv("CONDUIT_RATE_LIMIT_PER_MINUTE", "5")
+    key = created["secret"]
+    # When the key calls five different routes, an endpoint among them (counted once there too)
+    answers = [
+        await api.call("list_workflows", "GET", f"{BASE}/workflows", key=key),
+        await list_executions(api, key=key),
+        await api.execute("echo_any", {}, key=key),
+        await api.call("call_endpoint", "POST", f"{BASE}/endpoints/hook_echo", route={"name": "hook_echo"},
+                       params={"name": "x"}, key=key),
+        await api.call("list_data_providers", "GET", f"{BASE}/data-providers", key=key),
+    ]
+    # Then each is answered
+    assert [status for status, _ in answers] == [200, 200, 200, 200, 200], answers
+    # And the sixth request, on any route, is 429 with Retry-After, before the route does anything
+    request = func.HttpRequest("GET", f"{BASE}/workflows", headers={"x-api-key": key}, body=b"")
+    refused = await api.functions["list_workflows"](request)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert json.loads(refused.get_body())["error"]["code"] == "rate_limited"
+    status, _ = await api.execute("echo_any", {}, key=key)
+    assert status == 429
+    # While the admin key and another key are not held back by it
+    assert (await api.call("list_workflows", "GET", f"{BASE}/workflows"))[0] == 200
+    _, other = await new_key(api)
+    assert (await api.call("list_workflows", "GET", f"{BASE}/workflows", key=other["secret"]))[0] == 200
 
 
 async def test_a_bad_key_request_names_every_wrong_field(api: Api) -> None:

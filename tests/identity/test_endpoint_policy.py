@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from shared.errors import ForbiddenError, UnauthorizedError
-from shared.identity.policy import check_endpoint_access, rate_limit_name
+from shared.identity.policy import check_endpoint_access, rate_limit_name, request_rate_limit
 from shared.models import GLOBAL_SCOPE, ORG_USER, Caller
 
 
@@ -73,7 +73,11 @@ def test_public_and_signed_endpoints_run_anonymous_in_global_whatever_key_is_sen
 
 
 def test_each_request_counts_against_the_limit_of_its_key_its_signed_endpoint_or_its_address() -> None:
-    assert rate_limit_name(ORG_KEY, Endpoint(), "203.0.113.1") == ("key", "key:k-acme")
+    # An API key counts once per request on every route (when authenticated), so the endpoint adds no second count
+    assert request_rate_limit(ORG_KEY) == ("key", "key:k-acme")
+    assert rate_limit_name(ORG_KEY, Endpoint(), "203.0.113.1") is None
+    # The admin key is limited on endpoints only; people with tokens are not limited per request
+    assert request_rate_limit(ADMIN) is None and request_rate_limit(Caller(user_id="ada", kind="user")) is None
     assert rate_limit_name(ADMIN, Endpoint(), "203.0.113.1") == ("key", "key:admin")
     signed = Endpoint(webhook_signature="slack")
     assert rate_limit_name(check_endpoint_access(None, signed), signed, "x") == ("key", "endpoint:sync_tickets")

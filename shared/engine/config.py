@@ -14,6 +14,11 @@ instances see the change within the cache period.
   helper thread with a client of its own, and the loop waits for that one request. To make that rare, a function
   seen reading config has its scope's config loaded (awaited, not blocking) before each of its later runs: on each
   instance only a function's first read, and only when the scope's copy is cold, blocks the loop.
+  That wait is bounded by BLOCKING_READ (2 s, shared/storage/config.py): when storage does not answer in time,
+  `get_config` raises StorageUnavailableError in the workflow rather than falling back to the app setting — a
+  fallback would hand the workflow a value other than the stored one (an organization's override, a rotated secret)
+  without telling it, and acting on another tenant's config is worse than a run that fails saying why. The helper's
+  read is bounded the same way, so it frees its thread; a late answer still fills the cache for the next read.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from dataclasses import dataclass
 
 from shared.errors import StorageUnavailableError
 from shared.models import GLOBAL_SCOPE
-from shared.storage.config import ConfigEntry, ConfigStore
+from shared.storage.clients import StorageProfile
+from shared.storage.config import BLOCKING_READ, ConfigEntry, ConfigStore
 from shared.storage.outage import is_storage_outage
 
 log = logging.getLogger("conduit.config")
@@ -109,9 +115,22 @@ class ConfigReader:
         cached = self._fresh(scope)
         if cached is not None:
             return cached
-        if _on_thread_of(self.loop) or not self.loop.is_running():
+        if _on_thread_of(self.loop):
+            return self._read_while_the_loop_waits(scope)
+        if not self.loop.is_running():
             return _helpers.submit(self._read_elsewhere, scope).result(_WAIT_SECONDS)
         return asyncio.run_coroutine_threadsafe(self.entries(scope), self.loop).result(_WAIT_SECONDS)
+
+    def _read_while_the_loop_waits(self, scope: str) -> Entries:
+        """A read from the loop's own thread: every execution of the loop waits, so BLOCKING_READ bounds it."""
+        bound = BLOCKING_READ.total_timeout
+        try:
+            return _helpers.submit(self._read_elsewhere, scope, BLOCKING_READ).result(bound)
+        except TimeoutError:  # concurrent.futures.TimeoutError is this one since 3.11
+            raise StorageUnavailableError(
+                f"The config of {scope} could not be read within {bound:g} s: storage is slow or unavailable. "
+                "Try again shortly."
+            ) from None
 
     def _fresh(self, scope: str) -> Entries | None:
         snapshot = self._snapshots.get(scope)
@@ -122,14 +141,24 @@ class ConfigReader:
     async def _load(self, scope: str) -> Entries:
         return self._keep(scope, await _read(self.store, scope))
 
-    def _read_elsewhere(self, scope: str) -> Entries:
-        """One read on a loop and client of this helper thread's own (the engine's loop is waiting for it)."""
+    def _read_elsewhere(self, scope: str, profile: StorageProfile | None = None) -> Entries:
+        """One read on a loop and client of this helper thread's own (the engine's loop is waiting for it); with a
+        `profile`, the whole read is bounded by its total time too, so the thread is never held longer."""
         account = self.store.account
         assert account is not None, "a reader's store is opened from an account"
+        options = {} if profile is None else {"profile": profile}
 
         async def read() -> list[ConfigEntry]:
-            async with ConfigStore.open(account, counter=self.store.counter, table=self.store.table_name) as store:
-                return await _read(store, scope)
+            async with ConfigStore.open(account, counter=self.store.counter, table=self.store.table_name,
+                                        **options) as store:
+                if profile is None:
+                    return await _read(store, scope)
+                try:
+                    return await asyncio.wait_for(_read(store, scope), profile.total_timeout)
+                except TimeoutError:
+                    raise StorageUnavailableError(
+                        f"The config of {scope} could not be read within {profile.total_timeout:g} s."
+                    ) from None
 
         return self._keep(scope, asyncio.run(read()))
 

@@ -24,7 +24,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from shared.errors import StaleRecordError, StorageError
 from shared.models import utc_now
 from shared.storage.account import StorageAccount
-from shared.storage.clients import RequestCounter, close_client, open_tables
+from shared.storage.clients import REQUEST, RequestCounter, StorageProfile, close_client, open_tables
 from shared.storage.keys import key_problem
 from shared.storage.secret_box import SecretBox
 
@@ -34,6 +34,10 @@ CONFIG_TYPES: tuple[ConfigType, ...] = ("string", "int", "bool", "json", "secret
 SECRET: ConfigType = "secret"
 MAX_VALUE_CHARS = 32_000  # JSON text of a value: one string property (64 KiB = 32,768 UTF-16 units)
 MAX_SECRET_CHARS = 16_000  # a Fernet token is ~4/3 of the plaintext plus 100 characters: it still fits one property
+# A read the event loop waits for (an async workflow's first get_config of a cold scope; engine/config.py): the whole
+# operation, one retry included, within 2 s, so storage trouble holds every other execution of the loop that long
+# at most. A partition read normally answers in tens of milliseconds.
+BLOCKING_READ = StorageProfile("config-blocking-read", 1.0, 1.5, 1, 0.1, 0.2, 2.0)
 _PARTITION_FILTER = "PartitionKey eq @pk"
 _SECRETS_FILTER = "Type eq @type"
 
@@ -70,9 +74,10 @@ class ConfigStore:
 
     @classmethod
     def open(
-        cls, account: StorageAccount, *, counter: RequestCounter | None = None, table: str = CONFIG_TABLE
+        cls, account: StorageAccount, *, counter: RequestCounter | None = None, table: str = CONFIG_TABLE,
+        profile: StorageProfile = REQUEST,
     ) -> ConfigStore:
-        store = cls(open_tables(account, counter=counter), account, table)
+        store = cls(open_tables(account, counter=counter, profile=profile), account, table)
         store.counter = counter
         return store
 

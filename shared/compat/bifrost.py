@@ -1,9 +1,11 @@
 """What `import bifrost` offers under Conduit: the seed system's names that Conduit's public API provides.
 
 `workflow`, `data_provider`, `param`, `ExecutionContext` (also under the seed's older name `OrganizationContext`),
-`UserError`, `get_context`, and `context` (the running execution's context, looked up on each use, as the seed's
-`from bifrost import context` is). Every other name the seed system has — its SDK modules and helpers — fails the
-import with a message that names it and says what to use instead; it never passes silently as a missing attribute.
+`UserError`, `get_context`, `context` (the running execution's context, looked up on each use, as the seed's
+`from bifrost import context` is), and `config` / `secrets` (`await config.get(key)`, `await secrets.get(key)`:
+stored config and secrets through the context; see sdk.py). Every other name the seed system has — its SDK modules
+and helpers — fails the import with a message that names it and says what to use instead; it never passes silently
+as a missing attribute.
 """
 
 from __future__ import annotations
@@ -11,25 +13,22 @@ from __future__ import annotations
 import types
 from typing import Any
 
+from shared.compat import sdk
 from shared.engine.context import ExecutionContext, get_context
 from shared.errors import CompatImportError, UserError
 from shared.functions.decorators import data_provider, param, workflow
 
 MODULE_NAME = "bifrost"
 
-_IDENTITY = "arrives with the identity issue; until then read app settings named CONDUIT_CONFIG_<KEY> with " \
-            "context.get_config(key)"
 _REASONS = {
-    "config": f"configuration {_IDENTITY}",
-    "secrets": f"secrets {_IDENTITY} (on Azure such a setting can be a Key Vault reference)",
-    "organizations": "organizations arrive with the identity issue; context.org_id is the execution's scope",
+    "organizations": "organizations are managed by platform admins with /api/organizations, not from workflows; "
+                     "context.org_id is the organization the execution runs for",
     "files": "it has no file storage for workflows; use the Azure SDK or a library in your workflow",
     "integrations": "it has no integration store (OAuth connections); call the service with context.http",
     "users": "it has no user directory for workflows",
-    "roles": "it has no roles for workflows",
+    "roles": "roles come with the caller's key or token (context.caller.roles) and are not managed from workflows",
     "tool": "it has no AI tools; declare a @workflow instead",
 }
-_LATER = ("config", "secrets", "organizations")
 
 
 class _CurrentContext:
@@ -51,6 +50,8 @@ OFFERED: dict[str, Any] = {
     "UserError": UserError,
     "get_context": get_context,
     "context": _CurrentContext(),
+    "config": sdk.config,
+    "secrets": sdk.secrets,
 }
 
 
@@ -62,9 +63,8 @@ def not_offered(name: str) -> CompatImportError:
             f"`from {MODULE_NAME} import {name}`."
         )
     reason = _REASONS.get(name, "it is not part of Conduit's API")
-    yet = " yet" if name in _LATER else ""
     return CompatImportError(
-        f"`{MODULE_NAME}.{name}` is not offered by Conduit{yet}: {reason}. From bifrost Conduit offers only "
+        f"`{MODULE_NAME}.{name}` is not offered by Conduit: {reason}. From bifrost Conduit offers only "
         f"{', '.join(OFFERED)}."
     )
 
@@ -73,7 +73,8 @@ def switched_off(setting: str) -> CompatImportError:
     """The load error for `import bifrost` while the compatibility setting is off."""
     return CompatImportError(
         f"`import {MODULE_NAME}` needs the setting {setting}=true, which makes it resolve to Conduit's API "
-        "(workflow, data_provider, param, ExecutionContext, UserError, get_context); or import them from `shared`."
+        "(workflow, data_provider, param, ExecutionContext, UserError, get_context, config, secrets); or import "
+        "them from `shared`."
     )
 
 

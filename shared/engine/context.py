@@ -113,7 +113,8 @@ class ExecutionContext:
 
     @property
     def org_name(self) -> str | None:
-        """The organization's id until organizations (with names) arrive with the identity issue; None for GLOBAL."""
+        """The organization's id, as the seed system's `org_name` stood in for it; None for GLOBAL. Executions know
+        their organization by id only (no storage read per run); its name is in GET /api/organizations/{id}."""
         return self.organization_id
 
     def debug(self, message: str, data: Any = None) -> None:

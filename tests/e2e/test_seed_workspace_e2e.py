@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.storage.secret_box import generate_key
 from tests.e2e.conftest import ConduitHost, ConduitHosts
 
 SEED_WORKSPACE = Path(__file__).resolve().parent / "seed_workspace"
@@ -27,7 +28,9 @@ SETTINGS = {
     "CONDUIT_WORKSPACE": str(SEED_WORKSPACE),
     "CONDUIT_BIFROST_COMPAT": "true",
     "CONDUIT_CONFIG_DIGEST_RECIPIENT": "it-team@contoso.example",
+    "CONDUIT_SECRETS_KEY": generate_key(),
 }
+PSA_KEY = "psa-key-of-contoso-0123456789abcdef"  # stored as the organization's secret; the seed SDK reads it
 TERMINAL = {"Success", "Failed", "CompletedWithErrors", "Timeout", "Cancelled"}
 SKIPPED_BY_DISCOVERY = ("drafts", "tests")
 THIS_RUN = "<execution id>"  # in an expected log line: the id of the execution it belongs to
@@ -35,7 +38,13 @@ THIS_RUN = "<execution id>"  # in an expected log line: the id of the execution 
 
 @pytest.fixture(scope="module")
 async def host(conduit_hosts_module: ConduitHosts) -> ConduitHost:
-    return await conduit_hosts_module.start(env=SETTINGS)
+    host = await conduit_hosts_module.start(env=SETTINGS)
+    # The organization's PSA config, stored the way its admin would (the seed SDK's config and secrets read it)
+    for key, type_, value in (("psa_url", "string", "https://psa.contoso.example"), ("psa_page_size", "int", 25),
+                              ("psa_api_key", "secret", PSA_KEY)):
+        answer = await host.client.put(f"/api/config/{key}", json={"type": type_, "value": value}, headers=IN_ORG)
+        assert answer.status_code == 200, answer.text
+    return host
 
 
 @pytest.fixture
@@ -145,6 +154,11 @@ CASES = [
           ("INFO", wf("escalate_ticket"), audit("ticket_escalated", '"ticket": "T-10234"'))],
          [("priority_set", {"ticket": "T-10234", "priority": "P2"}), ("assigned", {"ticket": "T-10234",
                                                                                    "tier": "manager"})],
+         headers=IN_ORG),
+    Case("sync_psa_board", {"board": "Projects"},
+         {"board": "Projects", "url": "https://psa.contoso.example/boards?page_size=25", "key_tail": "cdef"},
+         [("INFO", wf("sync_psa_board"),
+           'Pulling board {"board": "Projects", "url": "https://psa.contoso.example", "authorization": "Bearer ***"}')],
          headers=IN_ORG),
     Case("close_stale_tickets", {}, {"closed": ["T-1000", "T-1001", "T-1002"]},
          [("WARNING", wf("close_stale_tickets"), 'Closed stale tickets {"count": 3, "older_than_days": 30}')]),

@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from shared.compat import finder
+from shared.engine.config import ConfigReader
 from shared.engine.core import Engine
 from shared.functions.discovery import DiscoveryReport, discover
 from shared.functions.registry import FunctionRegistry
 from shared.models import Caller, ExecutionRequest, ExecutionStatus
+from shared.storage.config import ConfigStore
+from shared.storage.secret_box import KEY_SETTING, SecretBox, generate_key
 
 SEED_WORKFLOW = '''
 """Written for the seed system, copied unchanged."""
@@ -99,17 +102,80 @@ async def test_a_seed_workflow_loads_and_runs_unchanged(tmp_path: Path, compat_o
         ExecutionStatus.FAILED, "UserError", "Say who to greet.")
 
 
+SEED_CONFIG_WORKFLOW = '''
+"""Written for the seed system: config and secrets through its SDK."""
+from bifrost import config, secrets, workflow, context
+
+
+@workflow(name="cfg_{tag}")
+async def read_config(key: str, secret_key: str) -> dict:
+    token = await secrets.get(secret_key)
+    context.info(f"calling with {{token}}")
+    return {{"value": await config.get(key), "missing": await config.get(key + "_none", default="dflt"),
+            "missing_secret": await secrets.get(secret_key + "_none"), "token": token}}
+
+
+@workflow(name="cfg_set_{tag}")
+async def write_config(key: str) -> dict:
+    await config.set(key, "x")
+    return {{}}
+
+
+@workflow(name="cfg_other_{tag}")
+async def other_org(key: str) -> dict:
+    return {{"value": await config.get(key, scope="org-somebody-else")}}
+'''
+
+
+async def test_seed_config_and_secrets_read_the_stored_values_masked_and_refuse_writes(
+    tmp_path: Path, compat_on: None, storage_connection_string: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an organization with a stored int value and a secret, and a seed file reading both with its SDK
+    monkeypatch.setenv(KEY_SETTING, generate_key())
+    tag, org = uuid.uuid4().hex[:8], f"org-{uuid.uuid4().hex[:8]}"
+    key, secret_key, secret = f"limit_{tag}", f"token_{tag}", f"sk-live-{uuid.uuid4().hex}"
+    store = ConfigStore.from_connection_string(storage_connection_string)
+    await store.ensure_table()
+    await store.put(org, key, "int", 42, "admin", SecretBox.from_env())
+    await store.put(org, secret_key, "secret", secret, "admin", SecretBox.from_env())
+    registry, report = load(tmp_path, {f"seed_cfg_{tag}.py": SEED_CONFIG_WORKFLOW.format(tag=tag)})
+    assert report.errors == []
+    engine = Engine(registry, config=ConfigReader(store))
+    caller = Caller(user_id="u1", scope=org)
+    try:
+        # When the workflow runs in that organization
+        result = await engine.execute(ExecutionRequest(name=f"cfg_{tag}", caller=caller, transient=True,
+                                                       parameters={"key": key, "secret_key": secret_key}))
+        # Then it read the typed value, the default for a missing key, None for a missing secret (saying why in
+        # its log), and the secret, which is masked in what the execution returns and logs
+        assert result.status is ExecutionStatus.SUCCESS, result.error_message
+        assert result.result == {"value": 42, "missing": "dflt", "missing_secret": None, "token": "***"}
+        messages = [line.message for line in result.logs]
+        assert "calling with ***" in messages and secret not in "".join(messages)
+        assert any("answered None" in message for message in messages)
+        # And writing config, or reading another organization's, fails saying why
+        wrote = await engine.execute(ExecutionRequest(name=f"cfg_set_{tag}", caller=caller, transient=True,
+                                                      parameters={"key": key}))
+        assert wrote.status is ExecutionStatus.FAILED and "PUT/DELETE /api/config" in (wrote.error_message or "")
+        other = await engine.execute(ExecutionRequest(name=f"cfg_other_{tag}", caller=caller, transient=True,
+                                                      parameters={"key": key}))
+        assert (other.status, other.error_type) == (ExecutionStatus.FAILED, "ForbiddenError")
+        assert "org-somebody-else" in (other.error_message or "")
+    finally:
+        engine.close()
+        await store.delete(org, secret_key)
+        await store.close()
+
+
 @pytest.mark.parametrize(
     ("statement", "name", "says"),
     [
         ("from bifrost import files", "files", "no file storage"),
         ("from bifrost import workflow, integrations", "integrations", "context.http"),
         ("import bifrost.users", "users", "no user directory"),
-        ("from bifrost.roles import create", "roles", "no roles"),
+        ("from bifrost.roles import create", "roles", "context.caller.roles"),
         ("from bifrost import tool", "tool", "@workflow"),
-        ("from bifrost import config", "config", "identity issue"),
-        ("from bifrost import secrets", "secrets", "identity issue"),
-        ("from bifrost import organizations", "organizations", "identity issue"),
+        ("from bifrost import organizations", "organizations", "/api/organizations"),
         ("from bifrost import knowledge", "knowledge", "not part of Conduit's API"),
     ],
 )

@@ -103,8 +103,8 @@ class WorkflowCall:
         if self.caller is not None:
             return self.caller
         scope = self.organization_id or GLOBAL_SCOPE
-        if self.user_id is None:
-            return Caller(user_id=SYSTEM_CALLER.user_id, name=SYSTEM_CALLER.name, is_platform_admin=True, scope=scope)
+        if self.user_id is None:  # code started it (a schedule, a DAG step): the system, recorded as kind "system"
+            return replace(SYSTEM_CALLER, scope=scope)
         return Caller(user_id=self.user_id, scope=scope)
 
     def trigger(self) -> dict[str, Any]:

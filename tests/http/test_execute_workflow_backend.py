@@ -32,3 +32,16 @@ async def test_the_runtime_raises_value_errors_where_http_answers_404_and_422(ap
     # While the HTTP route answers with Conduit's own errors, as before
     status, body = await api.execute("absent")
     assert status == 404 and body["error"]["code"] == "workflow_not_found"
+
+
+async def test_a_run_started_by_code_without_a_caller_is_recorded_as_the_system(api: Api, run_queue) -> None:
+    # Given code (a schedule, a DAG step) that runs a workflow without naming a user, locally and through the queue
+    ran = await execute_workflow(workflow_name="echo_async", input_data={"payload": 3}, backend="local")
+    queued = await execute_workflow(workflow_name="echo_async", input_data={"payload": 4}, backend="queue")
+    await run_queue()
+    # Then both records name the system as their caller (kind "system", no key), not the bootstrap admin key
+    for execution_id in (ran, queued):
+        _, record = await api.execution(execution_id)
+        assert record["status"] == "Success"
+        assert record["caller"] == {"user_id": "system", "email": None, "name": "Conduit", "is_platform_admin": True,
+                                    "kind": "system"}, record["caller"]

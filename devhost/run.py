@@ -29,6 +29,8 @@ from devhost.settings import EXAMPLE_SETTINGS, LOCAL_SETTINGS, read_values
 
 AZURITE_PORTS = (10000, 10001, 10002)
 ADMIN_KEY = "CONDUIT_ADMIN_KEY"
+JWT_SECRET = "CONDUIT_JWT_SECRET"  # signs `make token`'s development tokens (scripts/mint_token.py)
+JWKS_URL = "CONDUIT_JWT_JWKS_URL"
 PLACEHOLDER_KEY = "change-me"
 STOP_TIMEOUT = 30.0  # devhost's grace period (10 s) and its own shutdown watchdog (10 s more), with room to spare
 
@@ -76,7 +78,8 @@ def check_ports(ports: dict[int, str]) -> None:
 
 
 def ensure_local_settings(script_root: Path) -> Path:
-    """Create local.settings.json from the example on first run, with a fresh random admin key."""
+    """Create local.settings.json from the example on first run, with a fresh random admin key and, unless the
+    example configures an identity provider's JWKS, a JWT secret, so `make token` works without a restart."""
     target = script_root / LOCAL_SETTINGS
     if target.exists():
         return target
@@ -87,6 +90,8 @@ def ensure_local_settings(script_root: Path) -> Path:
     values = document.setdefault("Values", {})
     if values.get(ADMIN_KEY, PLACEHOLDER_KEY) in ("", PLACEHOLDER_KEY):
         values[ADMIN_KEY] = secrets.token_urlsafe(32)
+    if not values.get(JWT_SECRET) and not values.get(JWKS_URL):
+        values[JWT_SECRET] = secrets.token_urlsafe(48)
     target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(f"conduit: created {target} from {EXAMPLE_SETTINGS} with a new {ADMIN_KEY}.", flush=True)
     return target
@@ -123,13 +128,15 @@ def wait_healthy(url: str, devhost: subprocess.Popen[bytes], timeout: float = 60
     raise RunError(f"devhost did not answer {url} within {timeout:.0f}s.")
 
 
-def banner(base_url: str, key: str) -> str:
+def banner(base_url: str, key: str, port: int = 7071) -> str:
     body = '{"input_data": {"name": "Ada"}}'
+    on_port = "" if port == 7071 else f" PORT={port}"
     return "\n".join(
         [
             "",
             f"Conduit is running at {base_url}",
             f"Admin key ({ADMIN_KEY}): {key}",
+            f'A user\'s token: make token{on_port} ARGS="--user alice --org org-a"',
             "Run a platform example:",
             f'  curl -s -X POST {base_url}/workflows/greet/execute -H "x-api-key: {key}" '
             f"-H \"Content-Type: application/json\" -d '{body}'",
@@ -164,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         base_url = f"http://localhost:{args.port}" + (f"/{prefix}" if prefix else "")
         wait_healthy(f"{base_url}/health", devhost)
         key = env.get(ADMIN_KEY) or read_values(settings).get(ADMIN_KEY, "")
-        print(banner(base_url, key), flush=True)
+        print(banner(base_url, key, args.port), flush=True)
         return wait_for_stop(devhost)
     finally:
         try:

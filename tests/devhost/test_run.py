@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from devhost.run import port_in_use
+from devhost.run import banner, ensure_local_settings, port_in_use
 from tests.devhost.conftest import RARE_SCHEDULE, REPO_ROOT, TEST_APP, free_port, wait_until
 
 
@@ -85,6 +85,10 @@ def test_run_creates_settings_starts_everything_and_stops_on_ctrl_c(tmp_path: Pa
         assert key != "change-me" and len(key) >= 32
         assert f"Conduit is running at http://localhost:{port}/api" in output
         assert f'curl -s -X POST http://localhost:{port}/api/workflows/greet/execute -H "x-api-key: {key}"' in output
+        # And a JWT secret for development tokens, with the command that mints one (for this port)
+        jwt_secret = json.loads((root / "local.settings.json").read_text())["Values"]["CONDUIT_JWT_SECRET"]
+        assert len(jwt_secret) >= 32
+        assert f'make token PORT={port} ARGS="--user alice --org org-a"' in output
         assert httpx.get(f"http://127.0.0.1:{port}/api/health").json() == {"status": "ok"}
         # And Ctrl-C stops devhost and Azurite cleanly
         process.send_signal(signal.SIGINT)
@@ -116,3 +120,19 @@ def test_run_names_the_process_holding_a_port(tmp_path: Path) -> None:
 
 def _free(port: int) -> bool:
     return not port_in_use(port)
+
+
+def test_first_run_settings_get_a_jwt_secret_unless_an_identity_provider_is_configured(tmp_path: Path) -> None:
+    # Given two fresh app folders: one with the plain example settings, one whose example names a JWKS URL
+    plain, entra = tmp_path / "plain", tmp_path / "entra"
+    for root, extra in ((plain, {}), (entra, {"CONDUIT_JWT_JWKS_URL": "https://login.example/keys"})):
+        root.mkdir()
+        values = {"CONDUIT_ADMIN_KEY": "change-me", **extra}
+        (root / "local.settings.example.json").write_text(json.dumps({"Values": values}))
+    # When the run command creates their local.settings.json
+    made = {root.name: json.loads(ensure_local_settings(root).read_text())["Values"] for root in (plain, entra)}
+    # Then the plain one can sign `make token`'s tokens at once, and the one with an identity provider is left alone
+    assert len(made["plain"]["CONDUIT_JWT_SECRET"]) >= 32 and made["plain"]["CONDUIT_ADMIN_KEY"] != "change-me"
+    assert "CONDUIT_JWT_SECRET" not in made["entra"]
+    # And on the default port the banner's token line needs no PORT
+    assert 'A user\'s token: make token ARGS="--user alice --org org-a"' in banner("http://localhost:7071/api", "k")

@@ -92,7 +92,7 @@ async def submit_form(call: ApiCall) -> func.HttpResponse:
     service = await _service()
     submission = await service.submit(call.known_caller, call.path("form_id"), body.values, body.idempotency_key)
     if submission.result is not None:
-        return json_response(result_to_api(submission.result))
+        return json_response(result_to_api(submission.result, call.known_caller))
     answer: dict[str, Any] = {"execution_id": submission.execution_id, "status": submission.status.value}
     if submission.duplicate:
         answer["duplicate"] = True
@@ -109,11 +109,11 @@ async def form_startup(call: ApiCall) -> func.HttpResponse:
 
 
 routes = [
-    Route("POST", "forms", create_form, access="admin", body=Form, status=201),
+    Route("POST", "forms", create_form, access="org_admin", body=Form, status=201),
     Route("GET", "forms", list_forms),
     Route("GET", "forms/{form_id}", get_form),
-    Route("PUT", "forms/{form_id}", update_form, access="admin", body=Form),
-    Route("DELETE", "forms/{form_id}", delete_form, access="admin", status=204),
+    Route("PUT", "forms/{form_id}", update_form, access="org_admin", body=Form),
+    Route("DELETE", "forms/{form_id}", delete_form, access="org_admin", status=204),
     Route("POST", "forms/{form_id}/fields/{field}/options", get_field_options, body=OptionsBody),
     Route("POST", "forms/{form_id}/submit", submit_form, body=SubmitBody),
     Route("POST", "forms/{form_id}/startup", form_startup, body=StartupBody),

@@ -31,7 +31,7 @@ async def execute_script(call: ApiCall) -> func.HttpResponse:
     )
     submission = await run_now(await get_runtime(), request)
     if submission.result is not None:
-        return json_response(result_to_api(submission.result))
+        return json_response(result_to_api(submission.result, call.known_caller))
     answer = {"execution_id": submission.execution_id, "status": submission.status.value}
     return json_response(answer, 202, headers={"Location": f"/api/workflows/executions/{submission.execution_id}"})
 

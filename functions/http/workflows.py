@@ -52,7 +52,7 @@ async def execute_workflow(call: ApiCall) -> func.HttpResponse:
             log_level=body.log_level,
         ),
     )
-    return submission_response(submission)
+    return submission_response(submission, call.known_caller)
 
 
 routes = [

@@ -101,7 +101,7 @@ async def answer(services: Services, call: ApiCall) -> func.HttpResponse:
             trigger_data=trigger_data(trigger, query, headers, body, verified, address),
         ),
     )
-    return submission_response(submission, duplicate_outcome=policy.sees_repeated_outcome(endpoint))
+    return submission_response(submission, caller, duplicate_outcome=policy.sees_repeated_outcome(endpoint))
 
 
 def body_fields(content_type: str, body: bytes) -> dict[str, Any] | None:

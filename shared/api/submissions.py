@@ -11,14 +11,18 @@ import azure.functions as func
 from shared.api.http import json_response
 from shared.executions.queries import result_to_api
 from shared.executions.service import Submission
+from shared.models import Caller
 
 
-def submission_response(submission: Submission, *, duplicate_outcome: bool = True) -> func.HttpResponse:
+def submission_response(
+    submission: Submission, caller: Caller | None, *, duplicate_outcome: bool = True
+) -> func.HttpResponse:
     """The answer to a submit. A repeat (same idempotency key or delivery id) of a finished run gets that run's
     outcome, unless `duplicate_outcome` is False: then only its id and status (202 with a Location), for callers
-    who cannot prove they sent the first request (anyone may repeat a key on a public endpoint)."""
+    who cannot prove they sent the first request (anyone may repeat a key on a public endpoint). DEBUG lines and
+    variables of a finished run are shown to admins only (`caller`)."""
     if submission.result is not None:
-        return json_response(result_to_api(submission.result))
+        return json_response(result_to_api(submission.result, caller))
     record = submission.record
     if record is not None and record.status.is_terminal and duplicate_outcome:  # a repeat of a finished run
         return json_response({

@@ -7,6 +7,7 @@ anything else is answered as if it did not exist.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +24,25 @@ _CANCEL_ATTEMPTS = 3
 
 
 async def get_execution(
-    services: Services, caller: Caller, execution_id: str, *, light: bool = False
+    services: Services, caller: Caller, execution_id: str, *, light: bool = False,
+    check: Callable[[Caller, ExecutionRecord], None] = policy.check_sees_execution,
 ) -> ExecutionRecord:
     """The execution with this id in the caller's scope, or `ExecutionNotFoundError`. `light` reads only its scalar
-    fields (status, attempt, lease, ...): enough to check that the caller may see it, without its input or output."""
+    fields (status, attempt, lease, ...): enough to check that the caller may see it, without its input or output.
+    `check` is the policy's rule for what the caller is about to do (read by default; cancel)."""
     record = await services.store.get(caller.scope, execution_id, light=light)
     if record is None:
         raise ExecutionNotFoundError(execution_id)
-    policy.check_sees_execution(caller, record)  # another user's execution answers as a missing one
+    check(caller, record)  # another user's execution answers as a missing one
     return record
+
+
+def execution_to_api(caller: Caller, record: ExecutionRecord) -> dict[str, Any]:
+    """`GET /api/workflows/executions/{id}`: the record, an inline script's `variables` for admins only."""
+    body = record.to_api()
+    if not policy.sees_debug_detail(caller):
+        body.pop("variables", None)
+    return body
 
 
 async def visible_attempt(services: Services, caller: Caller, execution_id: str, attempt: int | None) -> int:
@@ -94,10 +105,18 @@ async def get_execution_logs(
     """The attempt shown and its log lines, in order, filtered; pages are read only until `limit` lines match."""
     query = query or LogQuery()
     attempt = await visible_attempt(services, caller, execution_id, query.attempt)
-    lines = await services.store.get_logs(
-        execution_id, after=query.after, attempt=attempt, keep=query.matches, limit=query.limit
-    )
+    debug = policy.sees_debug_detail(caller)
+
+    def keep(line: LogLine) -> bool:  # DEBUG lines are for admins (filtered before `limit` counts them)
+        return query.matches(line) and (debug or not is_debug(line))
+
+    lines = await services.store.get_logs(execution_id, after=query.after, attempt=attempt, keep=keep,
+                                          limit=query.limit)
     return attempt, lines
+
+
+def is_debug(line: LogLine) -> bool:
+    return LEVELS.get(line.level.upper(), 20) < LEVELS["INFO"]
 
 
 async def get_execution_steps(
@@ -110,7 +129,7 @@ async def get_execution_steps(
 
 async def cancel_execution(services: Services, caller: Caller, execution_id: str) -> ExecutionRecord:
     """Pending -> Cancelled at once; Running -> Cancelling (its worker stops it); finished -> 409."""
-    record = await get_execution(services, caller, execution_id)
+    record = await get_execution(services, caller, execution_id, check=policy.check_may_cancel)
     for _ in range(_CANCEL_ATTEMPTS):
         if record.status.is_terminal:
             raise ConflictError(
@@ -120,7 +139,7 @@ async def cancel_execution(services: Services, caller: Caller, execution_id: str
         try:
             return await _request_cancel(services.store, record)
         except StaleRecordError:
-            record = await get_execution(services, caller, execution_id)
+            record = await get_execution(services, caller, execution_id, check=policy.check_may_cancel)
     raise ConflictError(f"Execution '{execution_id}' kept changing; try again.")
 
 
@@ -134,8 +153,10 @@ async def _request_cancel(store: Any, record: ExecutionRecord) -> ExecutionRecor
     return await store.update(record, status=ExecutionStatus.CANCELLING)
 
 
-def result_to_api(result: ExecutionResult) -> dict[str, Any]:
-    """The body of a synchronous execute call."""
+def result_to_api(result: ExecutionResult, caller: Caller | None) -> dict[str, Any]:
+    """The body of a synchronous execute call (a form submit, a webhook endpoint, an inline script): DEBUG lines
+    and an inline script's `variables` only for admins (shared.identity.policy.sees_debug_detail)."""
+    debug = policy.sees_debug_detail(caller)
     body: dict[str, Any] = {
         "execution_id": result.execution_id,
         "status": result.status.value,
@@ -143,8 +164,8 @@ def result_to_api(result: ExecutionResult) -> dict[str, Any]:
         "error_message": result.error_message,
         "error_type": result.error_type,
         "duration_ms": result.duration_ms,
-        "logs": [line.to_dict() for line in result.logs],
+        "logs": [line.to_dict() for line in result.logs if debug or not is_debug(line)],
     }
-    if result.variables is not None:
+    if result.variables is not None and debug:
         body["variables"] = result.variables
     return body

@@ -165,7 +165,7 @@ class FormService:
             trigger={"kind": FORM_TRIGGER, "form_id": form.id, "purpose": "launch"},
             transient=True,
         )
-        answer = result_to_api(await self.services.engine.execute(request))
+        answer = result_to_api(await self.services.engine.execute(request), caller)
         answer.pop("execution_id")  # a transient run is never stored: its id could never be looked up
         if not policy.sees_launch_logs(caller):
             answer.pop("logs", None)

@@ -59,9 +59,33 @@ def execution_owner_filter(caller: Caller) -> str | None:
 
 
 def check_sees_execution(caller: Caller, record: ExecutionRecord) -> None:
-    """A user sees only its own executions; another user's answers exactly as a missing one (404)."""
-    if not is_admin(caller) and record.owner_id != caller.user_id:
+    """A user sees only its own executions, an admin those of the scope it acts in; another user's, or another
+    scope's, answers exactly as a missing one (404). Executions are read from the caller's scope's partition, so
+    the scope test is a second lock: no rule built on this one can hand an admin of B an execution of A."""
+    if record.scope != caller.scope or (not is_admin(caller) and record.owner_id != caller.user_id):
         raise ExecutionNotFoundError(record.id)
+
+
+def check_may_cancel(caller: Caller, record: ExecutionRecord) -> None:
+    """Cancelling (and, when it comes, re-running) an execution: whoever may see it — a user its own, an
+    organization's admin every execution of its organization, a platform admin any of the scope it acts in.
+    Another's answers 404 exactly as a missing one, so a cancel learns nothing a read would not."""
+    check_sees_execution(caller, record)
+
+
+def check_may_deliver_event(caller: Caller, record: ExecutionRecord) -> None:
+    """Delivering an event to a waiting (DAG) execution (`POST .../executions/{id}/events/{name}`) moves it on,
+    as a cancel does, so the same rule holds: its own user, its organization's admins, platform admins; anyone
+    else 404. (The route arrives with DAG executions; the rule is decided here first so that it cannot differ.)"""
+    check_may_cancel(caller, record)
+
+
+def sees_debug_detail(caller: Caller | None) -> bool:
+    """Whether the caller sees an execution's DEBUG log lines and an inline script's `variables`: admins only
+    (platform admins, and an organization's admins for the executions of their organization — the only ones they
+    can read). DEBUG lines and variables hold what a workflow's author did not mean to show (tokens, internal
+    ids, settings); a user sees INFO and above, results and errors. Anonymous and webhook callers never see them."""
+    return caller is not None and is_admin(caller)
 
 
 def check_may_run(caller: Caller, name: str, what: str = "workflow") -> None:

@@ -23,7 +23,12 @@ def app_functions(storage_connection_string: str) -> dict[str, Callable[[func.Ht
     os.environ["CONDUIT_WORKSPACE"] = str(WORKSPACE)
     from function_app import app
 
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    if not _FUNCTIONS:  # once per process: test modules elsewhere (tests/identity) import this fixture too
+        _FUNCTIONS.update({f.get_function_name(): f.get_user_function() for f in app.get_functions()})
+    return _FUNCTIONS
+
+
+_FUNCTIONS: dict[str, Callable[[func.HttpRequest], Awaitable[Any]]] = {}
 
 
 class Api:

@@ -1,0 +1,16 @@
+"""Functions of the access-matrix tests (tests/identity/test_access_matrix.py): a workflow that stores DEBUG lines,
+and a cached data provider whose options name the scope they were computed for."""
+
+from shared import ExecutionContext, data_provider, workflow
+
+
+@workflow(name="matrix_debug", execution_mode="sync", log_level="DEBUG")
+async def matrix_debug(context: ExecutionContext, note: str = "n") -> dict:
+    context.logger.debug("internal detail %s", note)
+    context.logger.info("visible line %s", note)
+    return {"note": note}
+
+
+@data_provider(name="matrix_scoped", cache_ttl_seconds=300)
+async def matrix_scoped(context: ExecutionContext) -> list[dict]:
+    return [{"label": f"computed for {context.scope}", "value": context.scope}]

@@ -7,6 +7,7 @@ revoked, an organization deactivated) reaches every other one: each instance rea
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -23,13 +24,32 @@ class TtlCache(Generic[T]):
         self._clock = clock
         self._max = max_entries
         self._entries: OrderedDict[str, tuple[T | None, float]] = OrderedDict()
+        self._reading: dict[str, asyncio.Future[T | None]] = {}
 
     async def get(self, key: str, seconds: float, read: Callable[[str], Awaitable[T | None]]) -> T | None:
+        """The cached value, else one read shared by every request that asks meanwhile: when an entry expires
+        under load, the requests in flight wait for one read instead of each making its own."""
         now = self._clock()
         entry = self._entries.get(key)
         if entry is not None and now - entry[1] < seconds:
             return entry[0]
-        value = await read(key)
+        pending = self._reading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
+        self._reading[key] = future
+        try:
+            value = await read(key)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as error:
+            future.set_exception(error)
+            future.exception()  # marked retrieved: waiters (if any) re-raise it, and none is fine too
+            raise
+        finally:
+            self._reading.pop(key, None)
+        future.set_result(value)
         self._entries[key] = (value, now)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:

@@ -51,6 +51,11 @@ class JwksKeys:
             raise UnauthorizedError("Invalid token: it is signed with a key the identity provider does not publish.")
         return found
 
+    def publishes(self, kid: str | None, key: jwt.PyJWK) -> bool:
+        """Whether `key` is still the one the set (as last fetched) has for `kid`: a token verified with a key the
+        provider has since withdrawn is not trusted from memory (verified_tokens.py)."""
+        return self._find(kid) is key
+
     def _find(self, kid: str | None) -> jwt.PyJWK | None:
         if kid is None:
             return next(iter(self._keys.values())) if len(self._keys) == 1 else None

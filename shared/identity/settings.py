@@ -24,6 +24,7 @@ JWKS_MIN_REFETCH_SECONDS = "CONDUIT_JWT_JWKS_MIN_REFETCH_SECONDS"
 ISSUER = "CONDUIT_JWT_ISSUER"
 AUDIENCE = "CONDUIT_JWT_AUDIENCE"
 LEEWAY_SECONDS = "CONDUIT_JWT_LEEWAY_SECONDS"
+TOKEN_CACHE_SECONDS = "CONDUIT_JWT_CACHE_SECONDS"
 CLAIMS = {
     "user_id": ("CONDUIT_JWT_CLAIM_USER_ID", "sub"),
     "email": ("CONDUIT_JWT_CLAIM_EMAIL", "email"),
@@ -32,7 +33,7 @@ CLAIMS = {
     "roles": ("CONDUIT_JWT_CLAIM_ROLES", "roles"),
 }
 _NAMES = (ADMIN_KEY, CACHE_SECONDS, LAST_USE_FLUSH_SECONDS, TRUST_EASY_AUTH, JWT_SECRET, JWKS_URL,
-          JWKS_CACHE_SECONDS, JWKS_MIN_REFETCH_SECONDS, ISSUER, AUDIENCE, LEEWAY_SECONDS,
+          JWKS_CACHE_SECONDS, JWKS_MIN_REFETCH_SECONDS, ISSUER, AUDIENCE, LEEWAY_SECONDS, TOKEN_CACHE_SECONDS,
           *(name for name, _ in CLAIMS.values()))
 
 
@@ -62,6 +63,7 @@ class AuthSettings:
     issuer: str = ""
     audience: str = ""
     leeway_seconds: float = 60.0
+    token_cache_seconds: float = 300.0
     claims: ClaimNames = ClaimNames()
 
     @property
@@ -89,6 +91,7 @@ def _parse(values: tuple[str, ...]) -> AuthSettings:
         issuer=raw[ISSUER],
         audience=raw[AUDIENCE],
         leeway_seconds=_seconds(raw, LEEWAY_SECONDS, 60.0),
+        token_cache_seconds=_seconds(raw, TOKEN_CACHE_SECONDS, 300.0),
         claims=claims,
     )
 

@@ -10,7 +10,8 @@ configured: without it every token would be refused rather than every applicatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import jwt
 from shared.errors import UnauthorizedError
 from shared.identity.jwks import JwksKeys
 from shared.identity.settings import AuthSettings, ClaimNames
+from shared.identity.verified_tokens import VerifiedTokens
 
 HMAC_ALGORITHMS = ("HS256",)
 PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
@@ -45,6 +47,7 @@ class TokenVerifier:
 
     def __init__(self) -> None:
         self._jwks: dict[str, JwksKeys] = {}
+        self.verified: VerifiedTokens[Identity] = VerifiedTokens()
 
     def jwks(self, url: str) -> JwksKeys:
         keys = self._jwks.get(url)
@@ -53,24 +56,33 @@ class TokenVerifier:
         return keys
 
     async def verify(self, token: str, settings: AuthSettings) -> Identity:
-        """The identity in a valid token; UnauthorizedError saying what is wrong otherwise."""
+        """The identity in a valid token; UnauthorizedError saying what is wrong otherwise. A token verified
+        before with the same settings is not verified again while it is valid (verified_tokens.py)."""
+        known = self.verified.get(token, settings)
+        if known is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise UnauthorizedError("Invalid token: it is not a JWT.") from None
         algorithm = header.get("alg")
         key: Any
+        still_published: Callable[[], bool] | None = None
         if algorithm in HMAC_ALGORITHMS and settings.jwt_secret:
             key = settings.jwt_secret
         elif algorithm in PUBLIC_KEY_ALGORITHMS and settings.jwks_url:
             if not settings.audience:
                 raise UnauthorizedError("Tokens are not accepted: set CONDUIT_JWT_AUDIENCE beside the JWKS URL.")
             jwks = self.jwks(settings.jwks_url)
-            key = await jwks.key(header.get("kid"), settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
+            kid = header.get("kid")
+            key = await jwks.key(kid, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
+            still_published = functools.partial(jwks.publishes, kid, key)
         else:
             raise UnauthorizedError(f"Invalid token: algorithm {algorithm!r} is not accepted here.")
         claims = _decode(token, key, str(algorithm), settings)
-        return identity_from_claims(claims, settings.claims)
+        identity = identity_from_claims(claims, settings.claims)
+        self.verified.put(token, settings, identity, claims.get("exp"), still_published)
+        return identity
 
 
 def _decode(token: str, key: Any, algorithm: str, settings: AuthSettings) -> dict[str, Any]:

@@ -75,6 +75,13 @@ class Caller:
     workflows: frozenset[str] | None = None
     organization_allowlist: frozenset[str] | None = None
 
+    @property
+    def owner_key(self) -> str:
+        """Who owns what this caller starts: its kind and user id (`user:alice`, `api_key:key:3f…`, `admin_key:admin`).
+        The kind is part of it because user ids come from different places — a token's `sub` may be any text,
+        `admin` included — and an id alone would hand one caller another kind's executions."""
+        return owner_key(self.kind, self.user_id)
+
     def to_dict(self) -> dict[str, Any]:
         """The caller as every record stores it, whatever ran the execution (sync, queued, scheduled)."""
         admin = self.is_platform_admin
@@ -87,6 +94,17 @@ class Caller:
         if self.key_id is not None:
             out["key_id"] = self.key_id
         return out
+
+
+def owner_key(kind: str, user_id: str) -> str:
+    return f"{kind}:{user_id}"
+
+
+def stored_owner_key(caller: Any) -> str | None:
+    """`Caller.owner_key` of a caller as a record stores it (`Caller.to_dict`: no `kind` means the admin key)."""
+    if not isinstance(caller, dict) or not isinstance(caller.get("user_id"), str) or not caller["user_id"]:
+        return None
+    return owner_key(str(caller.get("kind") or "admin_key"), caller["user_id"])
 
 
 SYSTEM_CALLER = Caller(user_id="system", name="Conduit", is_platform_admin=True, roles=frozenset({PLATFORM_ADMIN}),
@@ -243,9 +261,9 @@ class ExecutionRecord:
 
     @property
     def owner_id(self) -> str | None:
-        """The user id of whoever submitted it: the column when read, else the stored caller."""
-        owner = self.caller_id or (self.caller or {}).get("user_id")
-        return str(owner) if owner is not None else None
+        """Whose execution it is (`Caller.owner_key` of whoever submitted it): the column when read, else derived from
+        the stored caller."""
+        return self.caller_id or stored_owner_key(self.caller)
 
     @property
     def created_at(self) -> datetime | None:

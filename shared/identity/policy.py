@@ -55,14 +55,14 @@ def require_admin(caller: Caller, action: str) -> None:
 
 def execution_owner_filter(caller: Caller) -> str | None:
     """Whose executions a listing shows: None (all of the scope) for admins, else the caller's own only."""
-    return None if is_admin(caller) else caller.user_id
+    return None if is_admin(caller) else caller.owner_key
 
 
 def check_sees_execution(caller: Caller, record: ExecutionRecord) -> None:
     """A user sees only its own executions, an admin those of the scope it acts in; another user's, or another
     scope's, answers exactly as a missing one (404). Executions are read from the caller's scope's partition, so
     the scope test is a second lock: no rule built on this one can hand an admin of B an execution of A."""
-    if record.scope != caller.scope or (not is_admin(caller) and record.owner_id != caller.user_id):
+    if record.scope != caller.scope or (not is_admin(caller) and record.owner_id != caller.owner_key):
         raise ExecutionNotFoundError(record.id)
 
 

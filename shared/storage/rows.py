@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from shared.models import ExecutionRecord
+from shared.models import ExecutionRecord, stored_owner_key
 from shared.storage.batches import check_entity
 from shared.storage.keys import validate_execution_id, validate_scope
 from shared.storage.packing import (
@@ -78,11 +78,10 @@ def form_of(trigger: Any) -> str | None:
 
 
 def caller_of(caller: Any) -> str | None:
-    """Whose execution it is (the caller's user id), as a column of its own written once with the record, so that
-    "a user lists only their own executions" is a server-side filter (`CallerId eq @caller`) at no extra request."""
-    if isinstance(caller, Mapping) and isinstance(caller.get("user_id"), str) and caller["user_id"]:
-        return str(caller["user_id"])
-    return None
+    """Whose execution it is (`Caller.owner_key`: kind and user id), as a column of its own written once with the
+    record, so that "a user lists only their own executions" is a server-side filter (`CallerId eq @caller`) at no
+    extra request."""
+    return stored_owner_key(caller)
 
 
 def outcome_entity(

@@ -13,7 +13,7 @@ from shared.errors import ExecutionNotFoundError
 from shared.identity import policy
 from shared.models import ORG_ADMIN, ORG_USER, PLATFORM_ADMIN, Caller, ExecutionRecord, ExecutionStatus
 
-RECORD = ExecutionRecord("e-1", "org-a", "wf", ExecutionStatus.RUNNING, caller={"user_id": "alice"})
+RECORD = ExecutionRecord("e-1", "org-a", "wf", ExecutionStatus.RUNNING, caller={"user_id": "alice", "kind": "user"})
 
 
 def user(user_id: str, org: str, role: str = ORG_USER) -> Caller:
@@ -57,3 +57,19 @@ def test_an_admin_of_another_scope_gets_404() -> None:
 def test_debug_detail_is_for_admins() -> None:
     assert policy.sees_debug_detail(PLATFORM) and policy.sees_debug_detail(user("ann", "org-a", ORG_ADMIN))
     assert not policy.sees_debug_detail(user("alice", "org-a")) and not policy.sees_debug_detail(None)
+
+
+def test_a_user_id_shared_by_two_kinds_of_caller_owns_nothing_of_the_other() -> None:
+    # Given an execution of organization A started with the bootstrap admin key (user id "admin")
+    from shared.models import ExecutionRecord, ExecutionStatus
+
+    admin_key = Caller(user_id="admin", is_platform_admin=True, scope="org-a")
+    record = ExecutionRecord(id="e1", scope="org-a", workflow_name="w", status=ExecutionStatus.SUCCESS,
+                             caller=admin_key.to_dict())
+    # And a user of A whose token's sub happens to be "admin"
+    user = Caller(user_id="admin", kind="user", roles=frozenset({"OrgUser"}), organization_id="org-a",
+                  scope="org-a")
+    # Then the user does not own it: reading it is a 404, and its listing filter names the user's kind
+    with pytest.raises(ExecutionNotFoundError):
+        policy.check_sees_execution(user, record)
+    assert policy.execution_owner_filter(user) == "user:admin" != record.owner_id

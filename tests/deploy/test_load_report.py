@@ -37,11 +37,11 @@ def as_json(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def test_the_seed_workspace_loads_completely_with_the_setting_on() -> None:
     # When the seed workspace is checked with CONDUIT_BIFROST_COMPAT=true
     run = load_report(str(SEED), CONDUIT_BIFROST_COMPAT="true")
-    # Then it exits 0 and says what loaded: its 14 functions, no load errors, the two skipped folders with reasons
+    # Then it exits 0 and says what loaded: its 15 functions, no load errors, the two skipped folders with reasons
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "Load report for tests/e2e/seed_workspace (CONDUIT_BIFROST_COMPAT=true)"
-    assert "14 from the workspace" in lines[2] and "Load errors: 0" in lines
+    assert "15 from the workspace" in lines[2] and "Load errors: 0" in lines
     assert "  tests/e2e/seed_workspace/drafts: matched .conduitignore: drafts/" in lines
     assert "  tests/e2e/seed_workspace/tests: tests folder" in lines
     assert any(line.split()[:3] == ["workspace", "workflow", "onboard_new_hire"] for line in lines)

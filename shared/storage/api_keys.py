@@ -19,14 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.errors import StorageError
-from shared.storage.account import StorageAccount
-from shared.storage.clients import RequestCounter, close_client, open_tables
 from shared.storage.scalars import from_table_time
+from shared.storage.tables import TableStore
 
 KEYS_TABLE = "ConduitKeys"
 PARTITION = "key"
@@ -87,26 +84,10 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ApiKeyStore:
+class ApiKeyStore(TableStore):
     """Reads and writes API keys (ConduitKeys)."""
 
-    def __init__(self, service: TableServiceClient) -> None:
-        self._service = service
-        self._table: TableClient = service.get_table_client(KEYS_TABLE)
-
-    @classmethod
-    def open(cls, account: StorageAccount, *, counter: RequestCounter | None = None) -> ApiKeyStore:
-        return cls(open_tables(account, counter=counter))
-
-    async def close(self) -> None:
-        await self._table.close()
-        await close_client(self._service)
-
-    async def ensure_table(self) -> None:
-        try:
-            await self._service.create_table_if_not_exists(KEYS_TABLE)
-        except AzureError as error:
-            raise StorageError(f"Could not create the keys table: {error}") from error
+    TABLE = KEYS_TABLE
 
     async def get(self, key_id: str) -> ApiKey | None:
         """One point read; None when no key has this id."""

@@ -17,16 +17,17 @@ from datetime import datetime
 from typing import Any, Literal
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.data.tables.aio import TableServiceClient
 
-from shared.errors import StaleRecordError, StorageError
+from shared.errors import StaleRecordError
 from shared.models import utc_now
 from shared.storage.account import StorageAccount
-from shared.storage.clients import REQUEST, RequestCounter, StorageProfile, close_client, open_tables
+from shared.storage.clients import REQUEST, RequestCounter, StorageProfile, open_tables
 from shared.storage.keys import key_problem
 from shared.storage.secret_box import SecretBox
+from shared.storage.tables import TableStore
 
 CONFIG_TABLE = "ConduitConfig"
 ConfigType = Literal["string", "int", "bool", "json", "secret"]
@@ -60,24 +61,24 @@ class ConfigEntry:
         return self.type == SECRET
 
 
-class ConfigStore:
+class ConfigStore(TableStore):
     """Reads and writes config rows (ConduitConfig)."""
+
+    TABLE = CONFIG_TABLE
 
     def __init__(
         self, service: TableServiceClient, account: StorageAccount | None = None, table: str = CONFIG_TABLE
     ) -> None:
-        self._service = service
-        self.table_name = table
-        self._table: TableClient = service.get_table_client(table)
+        super().__init__(service, table)
         self.account = account  # kept so a reader can open a client of its own on another loop (engine/config.py)
         self.counter: RequestCounter | None = None
 
     @classmethod
-    def open(
+    def open(  # type: ignore[override]  # it also takes the table, and keeps the account for other loops
         cls, account: StorageAccount, *, counter: RequestCounter | None = None, table: str = CONFIG_TABLE,
-        profile: StorageProfile = REQUEST,
+        profile: StorageProfile | None = None,
     ) -> ConfigStore:
-        store = cls(open_tables(account, counter=counter, profile=profile), account, table)
+        store = cls(open_tables(account, counter=counter, profile=profile or REQUEST), account, table)
         store.counter = counter
         return store
 
@@ -85,22 +86,11 @@ class ConfigStore:
     def from_connection_string(cls, connection_string: str, *, table: str = CONFIG_TABLE) -> ConfigStore:
         return cls.open(StorageAccount.from_connection_string(connection_string), table=table)
 
-    async def close(self) -> None:
-        await self._table.close()
-        await close_client(self._service)
-
     async def __aenter__(self) -> ConfigStore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    async def ensure_table(self) -> None:
-        """Create the table unless it exists; safe from every instance at start-up."""
-        try:
-            await self._service.create_table_if_not_exists(self.table_name)
-        except AzureError as error:
-            raise StorageError(f"Could not create the config table: {error}") from error
 
     async def list(self, scope: str) -> list[ConfigEntry]:
         """Every value of a scope, in key order: one partition range read."""

@@ -20,26 +20,23 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
-    AzureError,
     HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.errors import (
     ConflictError,
     FormNotFoundError,
     PayloadTooLargeError,
     PreconditionFailedError,
-    StorageError,
 )
 from shared.storage.account import StorageAccount
-from shared.storage.clients import RequestCounter, close_client, open_tables
 from shared.storage.keys import key_problem
 from shared.storage.packing import pack_text, unpack_text, utf16_units
+from shared.storage.tables import TableStore
 
 FORMS_TABLE = "ConduitForms"
 MAX_FORM_UNITS = 128_000  # JSON of one form in UTF-16 units: 4 properties, at most ~768 KB on the wire
@@ -57,31 +54,14 @@ class StoredForm:
     etag: str
 
 
-class FormStore:
+class FormStore(TableStore):
     """Reads and writes forms (ConduitForms)."""
 
-    def __init__(self, service: TableServiceClient) -> None:
-        self._service = service
-        self._table: TableClient = service.get_table_client(FORMS_TABLE)
-
-    @classmethod
-    def open(cls, account: StorageAccount, *, counter: RequestCounter | None = None) -> FormStore:
-        return cls(open_tables(account, counter=counter))
+    TABLE = FORMS_TABLE
 
     @classmethod
     def from_connection_string(cls, connection_string: str) -> FormStore:
         return cls.open(StorageAccount.from_connection_string(connection_string))
-
-    async def close(self) -> None:
-        await self._table.close()
-        await close_client(self._service)
-
-    async def ensure_table(self) -> None:
-        """Create the table unless it exists; safe from every instance at start-up."""
-        try:
-            await self._service.create_table_if_not_exists(FORMS_TABLE)
-        except AzureError as error:
-            raise StorageError(f"Could not create the forms table: {error}") from error
 
     async def get(self, scope: str, form_id: str) -> StoredForm | None:
         """One point read; None when the scope holds no such form (or the id could not be a key)."""

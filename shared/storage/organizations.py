@@ -13,14 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.errors import ConflictError, OrganizationNotFoundError, StorageError
-from shared.storage.account import StorageAccount
+from shared.errors import ConflictError, OrganizationNotFoundError
 from shared.storage.api_keys import stored_time
-from shared.storage.clients import RequestCounter, close_client, open_tables
+from shared.storage.tables import TableStore
 
 ORGANIZATIONS_TABLE = "ConduitOrganizations"
 PARTITION = "org"
@@ -45,26 +43,10 @@ class Organization:
                 "created_at": created}
 
 
-class OrganizationStore:
+class OrganizationStore(TableStore):
     """Reads and writes organizations (ConduitOrganizations)."""
 
-    def __init__(self, service: TableServiceClient) -> None:
-        self._service = service
-        self._table: TableClient = service.get_table_client(ORGANIZATIONS_TABLE)
-
-    @classmethod
-    def open(cls, account: StorageAccount, *, counter: RequestCounter | None = None) -> OrganizationStore:
-        return cls(open_tables(account, counter=counter))
-
-    async def close(self) -> None:
-        await self._table.close()
-        await close_client(self._service)
-
-    async def ensure_table(self) -> None:
-        try:
-            await self._service.create_table_if_not_exists(ORGANIZATIONS_TABLE)
-        except AzureError as error:
-            raise StorageError(f"Could not create the organizations table: {error}") from error
+    TABLE = ORGANIZATIONS_TABLE
 
     async def get(self, organization_id: str) -> Organization | None:
         """One point read; None when there is no such organization."""

@@ -28,15 +28,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.errors import StorageError
-from shared.storage.account import StorageAccount
-from shared.storage.clients import RequestCounter, StorageProfile, close_client, open_tables
+from shared.storage.clients import StorageProfile
 from shared.storage.keys import is_valid_key
 from shared.storage.packing import MAX_ENTITY_BYTES, pack_text, to_json_text, unpack_text, utf16_units
+from shared.storage.tables import TableStore
 
 PROVIDER_CACHE_TABLE = "ConduitProviderCache"
 GENERATION_PARTITION = "~generation"
@@ -81,29 +80,11 @@ class Lease:
     etag: str
 
 
-class ProviderCacheStore:
+class ProviderCacheStore(TableStore):
     """Point reads and writes of cache entries, leases and generations; the purge sweep of the clean-up timer."""
 
-    def __init__(self, service: TableServiceClient) -> None:
-        self._service = service
-        self.table: TableClient = service.get_table_client(PROVIDER_CACHE_TABLE)
-
-    @classmethod
-    def open(
-        cls, account: StorageAccount | str, *, counter: RequestCounter | None = None, profile: StorageProfile = CACHE
-    ) -> ProviderCacheStore:
-        return cls(open_tables(account, counter=counter, profile=profile))
-
-    async def close(self) -> None:
-        await self.table.close()
-        await close_client(self._service)
-
-    async def ensure_table(self) -> None:
-        """Create the table unless it exists; safe from every instance at start-up."""
-        try:
-            await self._service.create_table_if_not_exists(PROVIDER_CACHE_TABLE)
-        except AzureError as error:
-            raise StorageError(f"Could not create table {PROVIDER_CACHE_TABLE}: {error}") from error
+    TABLE = PROVIDER_CACHE_TABLE
+    PROFILE = CACHE
 
     # Entries -------------------------------------------------------------------------------------------------------
 

@@ -12,10 +12,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import jwt
+
+if TYPE_CHECKING:
+    from jwt import PyJWK
 
 from shared.errors import UnauthorizedError
 
@@ -29,12 +31,12 @@ class JwksKeys:
     def __init__(self, url: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
         self._clock = clock
-        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0  # how many times the set was fetched (for tests and the health of a deployment)
 
-    async def key(self, kid: str | None, max_age: float, min_refetch: float) -> jwt.PyJWK:
+    async def key(self, kid: str | None, max_age: float, min_refetch: float) -> PyJWK:
         """The key a token names; UnauthorizedError when the provider does not (or no longer) have it."""
         now = self._clock()
         stale = self._fetched_at is None or now - self._fetched_at >= max_age
@@ -51,12 +53,12 @@ class JwksKeys:
             raise UnauthorizedError("Invalid token: it is signed with a key the identity provider does not publish.")
         return found
 
-    def publishes(self, kid: str | None, key: jwt.PyJWK) -> bool:
+    def publishes(self, kid: str | None, key: PyJWK) -> bool:
         """Whether `key` is still the one the set (as last fetched) has for `kid`: a token verified with a key the
         provider has since withdrawn is not trusted from memory (verified_tokens.py)."""
         return self._find(kid) is key
 
-    def _find(self, kid: str | None) -> jwt.PyJWK | None:
+    def _find(self, kid: str | None) -> PyJWK | None:
         if kid is None:
             return next(iter(self._keys.values())) if len(self._keys) == 1 else None
         return self._keys.get(kid)
@@ -78,8 +80,10 @@ class JwksKeys:
         self.fetches += 1
 
 
-def _parse(document: Any) -> dict[str, jwt.PyJWK]:
-    keys: dict[str, jwt.PyJWK] = {}
+def _parse(document: Any) -> dict[str, PyJWK]:
+    import jwt  # on first use (tokens.py says why)
+
+    keys: dict[str, PyJWK] = {}
     for entry in document.get("keys", []) if isinstance(document, dict) else []:
         if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
             continue

@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from shared.errors import UnauthorizedError
 from shared.identity.jwks import JwksKeys
 from shared.identity.settings import AuthSettings, ClaimNames
@@ -61,6 +59,8 @@ class TokenVerifier:
         known = self.verified.get(token, settings)
         if known is not None:
             return known
+        import jwt  # on first use: PyJWT and its cryptography take ~50 ms to import, which every host start would pay
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -86,6 +86,8 @@ class TokenVerifier:
 
 
 def _decode(token: str, key: Any, algorithm: str, settings: AuthSettings) -> dict[str, Any]:
+    import jwt
+
     options: Any = {"require": ["exp"], "verify_aud": bool(settings.audience), "verify_iss": bool(settings.issuer)}
     try:
         return jwt.decode(

@@ -39,7 +39,9 @@ class OrganizationService:
             id=fields["id"], name=fields["name"], is_active=fields.get("is_active", True),
             allowed_workflows=tuple(allowed) if allowed is not None else None, created_at=utc_now(),
         )
-        return await self.authenticator.organizations.create(organization)
+        created = await self.authenticator.organizations.create(organization)
+        self.authenticator.forget_organization(organization.id)  # a token of it may have been refused (cached) before
+        return created
 
     async def list(self, caller: Caller) -> list[Organization]:
         policy.check_manages_organizations(caller)

@@ -258,6 +258,19 @@ async def test_an_inactive_organization_is_403_and_x_organization_id_of_another_
     assert (await list_executions(api, **bearer(token("nobody", None))))[0] == 403
 
 
+async def test_a_token_refused_before_its_organization_exists_is_accepted_once_it_is_created(api: Api) -> None:
+    # Given a user's token for an organization nobody has created yet: refused (and that answer is cached)
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    user = token("alice", org_id)
+    assert (await list_executions(api, **bearer(user)))[0] == 403
+    # When a platform admin creates the organization on this instance
+    status, _ = await api.call("create_organization", "POST", f"{BASE}/organizations",
+                               body={"id": org_id, "name": "Late"})
+    assert status == 201
+    # Then the same token is accepted at once, not after the cache period
+    assert (await list_executions(api, **bearer(user)))[0] == 200
+
+
 async def test_a_platform_admin_token_picks_any_scope(api: Api) -> None:
     org = await new_org(api)
     admin = bearer(token("root", None, "PlatformAdmin", **{}), **{"X-Organization-Id": org})

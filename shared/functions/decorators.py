@@ -20,7 +20,7 @@ import reprlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, overload
 
-from shared.errors import RegistrationError
+from shared.errors import InputValidationError, RegistrationError
 from shared.functions.arguments import unknown_arguments_problem
 from shared.functions.constraints import check_validation
 from shared.functions.host_timeout import ENGINE_MARGIN_SECONDS, read_host_timeout
@@ -34,7 +34,7 @@ from shared.functions.registry import (
     location_of,
 )
 from shared.functions.retry_policy import check_retry_policy
-from shared.functions.schedule import check_schedule
+from shared.functions.schedule import DEFAULT_GRACE_SECONDS, DEFAULT_MAX_CATCH_UP, check_schedule_options
 from shared.functions.signature import accepts_var_kwargs, inferred_parameters, user_parameter_names
 from shared.functions.webhooks import check_webhook
 from shared.models import LOG_LEVELS
@@ -57,7 +57,8 @@ PARAM_ARGUMENTS = ("name", "type", "label", "required", "validation", "data_prov
 WORKFLOW_ARGUMENTS = (
     "name", "description", "category", "tags", "execution_mode", "timeout_seconds", "endpoint_enabled",
     "allowed_methods", "disable_global_key", "public_endpoint", "retry_policy", "schedule", "log_level",
-    "webhook_secret", "webhook_signature", "webhook_delivery_header",
+    "webhook_secret", "webhook_signature", "webhook_delivery_header", "schedule_timezone", "schedule_inputs",
+    "catch_up", "max_catch_up", "grace_seconds", "overlap",
 )
 DATA_PROVIDER_ARGUMENTS = (
     "name", "description", "category", "tags", "cache_ttl_seconds", "timeout_seconds", "log_level", "cache_scope",
@@ -154,6 +155,12 @@ def workflow(
     webhook_secret: str | None = None,
     webhook_signature: str | None = None,
     webhook_delivery_header: str | None = None,
+    schedule_timezone: str | None = None,
+    schedule_inputs: dict[str, Any] | None = None,
+    catch_up: str = "latest",
+    max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+    grace_seconds: int = DEFAULT_GRACE_SECONDS,
+    overlap: str = "skip",
 ) -> Callable[[F], F]: ...
 
 
@@ -175,6 +182,12 @@ def workflow(
     webhook_secret: Any = None,
     webhook_signature: Any = None,
     webhook_delivery_header: Any = None,
+    schedule_timezone: Any = None,
+    schedule_inputs: Any = None,
+    catch_up: Any = "latest",
+    max_catch_up: Any = DEFAULT_MAX_CATCH_UP,
+    grace_seconds: Any = DEFAULT_GRACE_SECONDS,
+    overlap: Any = "skip",
     **unknown: Any,
 ) -> Any:
     """Register a function as a workflow: `@workflow` or `@workflow(...)`. `execution_mode` defaults to sync for
@@ -186,6 +199,12 @@ def workflow(
     `webhook_secret` (a config key's name) and `webhook_signature` ("github", "stripe", "slack", "conduit") make an
     endpoint signed: it takes a request only when its signature verifies; `webhook_delivery_header` names the header
     whose delivery id makes a redelivery answer with the first execution (shared.functions.webhooks).
+
+    `schedule` runs it on the clock (shared.functions.schedule): five-field cron or six-field NCRONTAB, read in
+    `schedule_timezone` (an IANA zone; UTC by default), with `schedule_inputs` as its input (checked against its
+    parameters now). `catch_up` ("latest", "all" up to `max_catch_up`, "none") says what slots missed by more than
+    `grace_seconds` do; `overlap` ("skip", "allow", "cancel_previous") what a slot does while the previous
+    scheduled run is still going.
     """
     target, name = (name, None) if _is_target(name) else (None, name)
 
@@ -199,7 +218,9 @@ def workflow(
             _check_choice(where, "execution_mode", mode, ("sync", "async"))
             timeout = _timeout(where, timeout_seconds)
             level = _checked_level(where, log_level)
-            policy, cron = _checked(where, check_retry_policy, retry_policy), _checked(where, check_schedule, schedule)
+            policy = _checked(where, check_retry_policy, retry_policy)
+            schedule_options = _checked(where, lambda _: check_schedule_options(
+                schedule, schedule_timezone, schedule_inputs, catch_up, max_catch_up, grace_seconds, overlap), None)
             methods = tuple(m.upper() for m in _text_list(where, "allowed_methods", allowed_methods, ("POST",)))
             for method in methods:
                 _check_choice(where, "allowed_methods", method, sorted(HTTP_METHODS))
@@ -214,12 +235,14 @@ def workflow(
                 disable_global_key=disable_global_key,
                 public_endpoint=public_endpoint,
                 retry_policy=policy,
-                schedule=cron,
+                schedule=schedule_options.cron.expression if schedule_options is not None else None,
+                schedule_options=schedule_options,
                 log_level=level,
                 webhook_secret=hook.secret,
                 webhook_signature=hook.signature,
                 webhook_delivery_header=hook.delivery_header,
             )
+            _check_schedule_inputs(where, metadata)
         return _register(function, metadata)
 
     return decorate if target is None else decorate(target)
@@ -468,6 +491,22 @@ def _checked(where: str, check: Callable[[Any], Any], value: Any) -> Any:
         return check(value)
     except ValueError as exc:
         raise RegistrationError(f"{where}: {exc}.") from None
+
+
+def _check_schedule_inputs(where: str, metadata: FunctionMetadata) -> None:
+    """A scheduled run has no input but `schedule_inputs` and the defaults: they must make a valid call now, by the
+    model every execution is validated with (stored as given; the engine validates again when it runs)."""
+    options = metadata.schedule_options
+    if options is None or metadata.input_model is None:
+        return
+    try:
+        metadata.input_model.validate(dict(options.inputs))
+    except InputValidationError as exc:
+        problems = "; ".join(f"'{error.field}': {error.message}" for error in exc.errors)
+        raise RegistrationError(
+            f"{where}: schedule_inputs do not make a valid input for a scheduled run (it has no other input; give "
+            f"each required parameter in schedule_inputs or a default): {problems}."
+        ) from None
 
 
 def _checked_level(where: str, log_level: str) -> str:

@@ -17,6 +17,7 @@ from shared.functions.param_types import plain_json
 
 if TYPE_CHECKING:
     from shared.functions.model import InputModel
+    from shared.functions.schedule import ScheduleOptions
 
 ExecutionMode = Literal["sync", "async"]
 Source = Literal["platform", "workspace"]
@@ -80,7 +81,8 @@ class FunctionMetadata:
     provider_timeout_seconds: int = 30  # its timeout when it runs as a data provider (its own decorator's)
     source: Source | None = None
     retry_policy: dict[str, Any] | None = field(default=None, compare=False)
-    schedule: str | None = None
+    schedule: str | None = None  # the normalised cron expression; all it says is in schedule_options
+    schedule_options: ScheduleOptions | None = field(default=None, compare=False)
     log_level: str = "INFO"  # the lowest level its executions store; DEBUG is an opt-in (see shared.capture.log_levels)
     input_model: InputModel | None = field(default=None, compare=False, repr=False)  # built once, at registration
 
@@ -113,6 +115,7 @@ class FunctionMetadata:
             "endpoint_enabled": self.endpoint_enabled,
             "endpoint": self.endpoint_to_api(),
             "schedule": self.schedule,
+            "schedule_timezone": self.schedule_options.cron.timezone if self.schedule_options is not None else None,
             "log_level": self.log_level,
             "source": self.source,
             "parameters": [p.to_api() for p in self.parameters],

@@ -35,7 +35,7 @@ EXPECTED = {
     "missing_package.py": ["No module named 'halo_psa_sdk'", "add the package to requirements.txt"],
     "bad_validation.py": ["@workflow on order_laptops: parameter 'count': validation has an unknown key 'minimum' "
                           "(did you mean 'min'?)", "bad_validation.py:4)"],
-    "bad_schedule.py": ["@workflow on nightly_sync: schedule '0 0 2 * * *' has 6 fields; use five",
+    "bad_schedule.py": ["@workflow on poll_tickets: schedule '*/30 * * * * *' fires more often than once a minute",
                         "bad_schedule.py:4)"],
     "timeout_above_cap.py": ["@workflow on full_export: timeout_seconds may be at most 3300", "got 7200",
                              "timeout_above_cap.py:4)"],

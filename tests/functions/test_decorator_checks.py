@@ -1,5 +1,6 @@
-"""Decorator arguments that are accepted do something: schedule and retry_policy are checked at import, and
-timeout_seconds is capped below the host's functionTimeout with a message that says why."""
+"""Decorator arguments that are accepted do something: retry_policy is checked at import (schedules are in
+test_decorator_schedules.py), and timeout_seconds is capped below the host's functionTimeout with a message that says
+why."""
 
 import json
 import os
@@ -25,38 +26,6 @@ def register(**options: Any):
         async def report() -> None: ...
 
     return registry.get("nightly_report")
-
-
-@pytest.mark.parametrize(
-    ("schedule", "expected"),
-    [
-        ("0 6 * * 1-5", "0 6 * * 1-5"),
-        ("*/15  *  * * *", "*/15 * * * *"),  # normalised to single spaces
-        ("0 9 * * MON", "0 9 * * MON"),
-        (None, None),
-    ],
-)
-def test_a_five_field_cron_schedule_is_accepted(schedule: str | None, expected: str | None) -> None:
-    assert register(schedule=schedule).schedule == expected  # type: ignore[union-attr]
-
-
-@pytest.mark.parametrize(
-    ("schedule", "expected"),
-    [
-        ("61 * * * *", "is not a valid cron expression"),
-        ("0 0 30 2 *", "is not a valid cron expression"),  # 30 February never comes
-        ("0 */5 * * * *", "has 6 fields; use five"),  # NCRONTAB with seconds is for the app's own timers
-        ("daily", "has 1 fields; use five"),
-        (15, "must be a cron expression (text)"),
-    ],
-)
-def test_a_bad_schedule_is_an_import_error_naming_the_workflow(schedule: Any, expected: str) -> None:
-    # Given a workflow with a schedule that would never fire as meant
-    with pytest.raises(RegistrationError) as caught:
-        register(schedule=schedule)
-    # Then importing it fails, naming the function, the workflow and the problem
-    message = str(caught.value)
-    assert message.startswith("@workflow on report ('nightly_report'): schedule") and expected in message
 
 
 def test_a_retry_policy_is_stored_with_every_key() -> None:

@@ -1,6 +1,6 @@
 from bifrost import workflow
 
 
-@workflow(name="nightly_sync", schedule="0 0 2 * * *")
-async def nightly_sync(context):
-    return "synced"
+@workflow(name="poll_tickets", schedule="*/30 * * * * *")
+async def poll_tickets(context):
+    return "polled"

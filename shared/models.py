@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import time
@@ -158,6 +159,20 @@ def new_execution_id(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     rand = random.getrandbits(74)  # the random module is reseeded in forked children
     value = ((_MAX_48 - ms) << 80) | (0x8 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & _MASK_62)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def slot_execution_id(workflow_name: str, slot: datetime) -> str:
+    """The execution id of a workflow's scheduled run for `slot`: the same for every instance that computes it.
+
+    Shaped like `new_execution_id` (its time part is the slot, so slot runs sort newest first among the others),
+    with a hash of (workflow, slot) in place of the random bits: two schedulers, a retried timer run or a restarted
+    host that fire one slot write the same id, and the second insert collides instead of running the slot twice."""
+    ms = int(slot.timestamp() * 1000)
+    digest = hashlib.sha256(f"schedule|{workflow_name}|{ms}".encode("utf-8", "surrogatepass")).digest()
+    derived = int.from_bytes(digest[:10]) >> 6  # 74 bits
+    value = ((_MAX_48 - ms) << 80) | (0x8 << 76) | ((derived >> 62) << 64) | (0b10 << 62) | (derived & _MASK_62)
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

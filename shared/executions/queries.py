@@ -137,13 +137,15 @@ async def cancel_execution(services: Services, caller: Caller, execution_id: str
                 details={"status": record.status.value},
             )
         try:
-            return await _request_cancel(services.store, record)
+            return await request_cancel(services.store, record)
         except StaleRecordError:
             record = await get_execution(services, caller, execution_id, check=policy.check_may_cancel)
     raise ConflictError(f"Execution '{execution_id}' kept changing; try again.")
 
 
-async def _request_cancel(store: Any, record: ExecutionRecord) -> ExecutionRecord:
+async def request_cancel(store: Any, record: ExecutionRecord) -> ExecutionRecord:
+    """Ask an execution to stop (its caller's right to was checked): Pending ends Cancelled at once, Running goes
+    to Cancelling and its worker stops it."""
     if record.status is ExecutionStatus.PENDING:
         cancelled = record.finished(ExecutionStatus.CANCELLED, CANCELLED_BY_USER, "Cancelled", utc_now())
         return await store.finish(cancelled, logs=[], steps=[])

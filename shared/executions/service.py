@@ -28,6 +28,7 @@ from shared.engine.invocation import Invocation
 from shared.engine.persistence import running_record
 from shared.errors import (
     ConduitError,
+    ConflictError,
     ExecutionAlreadyFinishedError,
     ExecutionFailedError,
     FieldError,
@@ -98,6 +99,9 @@ class WorkflowCall:
     trigger_data: dict[str, Any] | None = None  # a webhook's request, for `context.trigger` (see ExecutionRequest)
     log_level: str | None = None  # platform admins only (shared.identity.policy)
     max_wait_seconds: float | None = None  # a sync run: None waits CONDUIT_SYNC_WAIT_SECONDS; math.inf to the end
+    # A queued run's id, fixed by the caller (a schedule's slot, shared.models.slot_execution_id): when it exists
+    # already, the submit answers with that execution (`duplicate`) instead of running it twice.
+    execution_id: str | None = None
 
     def resolved_caller(self) -> Caller:
         if self.caller is not None:
@@ -130,6 +134,8 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
     policy.check_log_level(caller, call.log_level)
     requested: policy.ExecutionMode | None = None if call.wait is None else "sync" if call.wait else "async"
     wait = policy.waits_for_result(metadata.execution_mode, requested, call.idempotency_key)
+    if wait and call.execution_id is not None:
+        raise ServiceCallError("execution_id can be fixed only for a queued run (wait=False)")
     request = ExecutionRequest(
         caller=caller,
         name=call.workflow_name,
@@ -138,6 +144,8 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
         trigger=call.trigger(),
         trigger_data=call.trigger_data,
     )
+    if call.execution_id is not None:
+        request.execution_id = call.execution_id
     invocation = services.engine.prepare(request)  # raises for unknown workflows and invalid input, before storage
     key = call.idempotency_key or delivery_key(call.workflow_name, call.delivery_id)
     if wait:
@@ -145,7 +153,7 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
         if key:
             return await _run_once(services, invocation, key, limit)
         return await _run_now(services, invocation, limit)
-    return await _enqueue(services, request, invocation.timeout_seconds, key)
+    return await _enqueue(services, request, invocation.timeout_seconds, key, call.execution_id is not None)
 
 
 def delivery_key(workflow_name: str, delivery_id: str | None) -> str | None:
@@ -261,7 +269,7 @@ async def _run_now(services: Services, invocation: Invocation, limit: float) -> 
 
 
 async def _enqueue(
-    services: Services, request: ExecutionRequest, timeout_seconds: float, key: str | None
+    services: Services, request: ExecutionRequest, timeout_seconds: float, key: str | None, fixed_id: bool = False
 ) -> Submission:
     """Record Pending (with its idempotency key, in the same transaction), then send the message."""
     record = ExecutionRecord(
@@ -280,10 +288,29 @@ async def _enqueue(
         if created.duplicate:
             return Submission(created.record.id, created.record.status, duplicate=True)
         record = created.record
+    elif fixed_id:
+        record, duplicate = await _create_or_find(services, record)
+        if duplicate:
+            return Submission(record.id, record.status, duplicate=True, record=record)
     else:
         record = await services.store.create(record)
     await _send(services, record)
     return Submission(record.id, ExecutionStatus.PENDING)
+
+
+async def _create_or_find(services: Services, record: ExecutionRecord) -> tuple[ExecutionRecord, bool]:
+    """Create a record whose id the caller fixed, or find the execution already holding that id (`True`).
+
+    A record that is still Pending exactly as this submit would write it (a retried submit whose message may never
+    have been sent) is created "again": its message is sent once more, which is harmless — the worker's claim is
+    ETag-conditional, so it runs once."""
+    try:
+        return await services.store.create(record), False
+    except ConflictError:
+        existing = await services.store.get(record.scope, record.id)
+        if existing is None:
+            raise
+        return existing, True
 
 
 async def _send(services: Services, record: ExecutionRecord) -> None:

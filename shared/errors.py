@@ -99,6 +99,16 @@ class WorkflowNotFoundError(NotFoundError):
         self.name = name
 
 
+class ScheduleNotFoundError(NotFoundError):
+    """The workflow exists but has no schedule (GET /api/schedules lists the ones that do)."""
+
+    code = "schedule_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Workflow '{name}' has no schedule. GET /api/schedules lists the scheduled workflows.")
+        self.name = name
+
+
 class DataProviderNotFoundError(NotFoundError):
     """No registered data provider has this name."""
 

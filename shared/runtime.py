@@ -34,6 +34,7 @@ from shared.storage.executions import ExecutionStore
 from shared.storage.forms import FormStore
 from shared.storage.organizations import OrganizationStore
 from shared.storage.queues import ExecutionQueue
+from shared.storage.schedules import ScheduleStore
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Runtime(Services):
     forms: FormStore | None = field(default=None, repr=False)  # None in runtimes built without forms (tests)
     watchdog: LoopWatchdog | None = field(default=None, repr=False)
     authenticator: Authenticator | None = field(default=None, repr=False)  # None in runtimes built by tests
+    schedules: ScheduleStore | None = field(default=None, repr=False)  # None in runtimes built without schedules
 
     def workflow_names(self) -> frozenset[str]:
         return frozenset(metadata.name for metadata in self.registry.list("workflow"))
@@ -67,6 +69,8 @@ class Runtime(Services):
         await self.store.close()
         if self.forms is not None:
             await self.forms.close()
+        if self.schedules is not None:
+            await self.schedules.close()
         if self.engine.config is not None:
             await self.engine.config.store.close()
         if self.authenticator is not None:  # writes the keys' last uses noted since its last pass
@@ -128,13 +132,14 @@ async def _create_runtime() -> Runtime:
     cache = ProviderCache.open(account)
     forms = FormStore.open(account)
     config = ConfigStore.open(account)
+    schedules = ScheduleStore.open(account)
     authenticator = Authenticator(ApiKeyStore.open(account), OrganizationStore.open(account))
     await asyncio.gather(store.ensure_tables(), queue.ensure(), cache.ensure_table(), forms.ensure_table(),
-                         config.ensure_table(), authenticator.ensure_tables())
+                         config.ensure_table(), schedules.ensure_table(), authenticator.ensure_tables())
     engine = Engine(registry, store, cache=cache, config=ConfigReader(config))
     watchdog = LoopWatchdog.watch_running_loop()
     return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, forms=forms,
-                   watchdog=watchdog, authenticator=authenticator)
+                   watchdog=watchdog, authenticator=authenticator, schedules=schedules)
 
 
 async def get_authenticator() -> Authenticator:
@@ -146,6 +151,16 @@ async def get_authenticator() -> Authenticator:
         await authenticator.ensure_tables()
         runtime.authenticator = runtime.authenticator or authenticator
     return runtime.authenticator
+
+
+async def get_schedules() -> ScheduleStore:
+    """This loop's schedule store (a runtime installed without one gets one over the configured storage)."""
+    runtime = await get_runtime()
+    if runtime.schedules is None:
+        store = ScheduleStore.open(StorageAccount.from_env())
+        await store.ensure_table()
+        runtime.schedules = runtime.schedules or store
+    return runtime.schedules
 
 
 async def close_runtimes() -> None:

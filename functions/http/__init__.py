@@ -10,6 +10,7 @@ from functions.http import (
     health,
     keys,
     organizations,
+    schedules,
     scripts,
     workflows,
 )
@@ -25,6 +26,7 @@ TABLE = RouteTable(
         *config.routes,
         *keys.routes,
         *organizations.routes,
+        *schedules.routes,
         *health.routes,
         *endpoints.routes,
     ]

@@ -29,6 +29,7 @@ RANKS = {
     "shared.providers": 5,
     "shared.config": 5,
     "shared.forms": 6,
+    "shared.schedules": 6,
     "shared.runtime": 6,
     "shared.api": 7,
 }

@@ -8,8 +8,11 @@ A row's `next_run` is the first slot not yet handled. At a tick, every slot from
   missed slot and skips the others, `"all"` fires each (the most recent `max_catch_up` of them; older ones are
   skipped), `"none"` skips them all.
 
-Skipped slots are counted, never fired later. A schedule that starts (a new workflow, a changed expression, a
-resume) starts with the slots of the minute its first tick runs in: it never fires slots from before it existed.
+Skipped slots are counted, never fired later. Only the last `LOOKBACK` (a day) of an outage is looked at slot by
+slot: older slots are skipped without being counted, so a tick after a month down stays as cheap as after a day.
+
+A schedule that starts (a new workflow, a changed expression, a resume) starts with the slots of the minute its
+first tick runs in: it never fires slots from before it existed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime, timedelta
 from shared.functions.schedule import CronSchedule, ScheduleOptions
 
 _JUST_BEFORE = timedelta(microseconds=1)
+LOOKBACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,11 @@ def plan(options: ScheduleOptions, next_run: datetime, now: datetime) -> Plan | 
     if next_run > now:
         return None
     cron = options.cron
+    horizon = now - max(LOOKBACK, timedelta(seconds=options.grace_seconds))
+    if next_run < horizon:
+        next_run = cron.next_after(horizon - _JUST_BEFORE)
+        if next_run > now:
+            return Plan(fire=(), skipped=0, next_run=next_run)
     due = [next_run, *cron.slots_between(next_run, now)]
     cutoff = now - timedelta(seconds=options.grace_seconds)
     missed = [slot for slot in due if slot < cutoff]

@@ -348,3 +348,17 @@ async def test_a_slot_submitted_twice_concurrently_is_one_execution(world: World
     # Then both name one execution
     assert first.execution_id == second.execution_id == slot_execution_id(name, slot)
 
+
+
+async def test_a_month_long_outage_is_looked_at_for_its_last_day_only(world: World) -> None:
+    # Given a workflow every minute whose hosts were down for 30 days
+    name = world.scheduled("* * * * *", catch_up="latest", overlap="allow")
+    await world.tick("2031-11-01T00:00:30")
+    # When they come back
+    await world.tick("2031-12-01T00:00:30")
+    # Then the latest missed slot (23:58) and the two late ones within the grace (23:59, 00:00) fire, and the last
+    # day's other slots are counted as skipped (1,440 slots in the day looked at)
+    row = await world.row(name)
+    fired = ["2031-11-30T23:58:00", "2031-11-30T23:59:00", "2031-12-01T00:00:00"]
+    assert await world.fired_slots(name, ["2031-11-30T23:57:00", *fired]) == fired
+    assert row.skipped_count == 1440 - 3 and row.next_run == at("2031-12-01T00:01:00")

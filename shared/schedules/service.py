@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from shared.errors import ConflictError, ScheduleNotFoundError, WorkflowNotFoundError
@@ -24,7 +24,6 @@ from shared.schedules.ticker import reconciled, scheduled_workflows
 from shared.storage.schedules import ScheduleRow, ScheduleStore
 
 NEXT_RUNS = 5
-_JUST_BEFORE = timedelta(microseconds=1)
 _ATTEMPTS = 5  # ETag races with a tick or another admin before giving up with 409
 
 
@@ -41,7 +40,7 @@ class ScheduleView:
         options: ScheduleOptions = self.metadata.schedule_options  # type: ignore[assignment]
         row = self.row
         paused = bool(row and row.paused)
-        upcoming = [] if paused else options.cron.next_runs(self._after(), NEXT_RUNS)
+        upcoming = [] if paused else options.cron.next_runs(self.now, NEXT_RUNS)
         return {
             "workflow": self.metadata.name,
             "expression": options.cron.expression,
@@ -61,13 +60,6 @@ class ScheduleView:
             "overlap": options.overlap,
             "inputs": dict(options.inputs),
         }
-
-    def _after(self) -> datetime:
-        """Where the upcoming runs start: the row's next run when it has one not yet fired (it may be due now)."""
-        row = self.row
-        if row is not None and row.next_run is not None and row.expression == self.metadata.schedule:
-            return row.next_run - _JUST_BEFORE
-        return first_slot(self.metadata.schedule_options.cron, self.now) - _JUST_BEFORE  # type: ignore[union-attr]
 
 
 class ScheduleService:

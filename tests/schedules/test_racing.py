@@ -16,9 +16,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from shared.executions.services import Services
 from shared.executions.worker import process_message
@@ -42,6 +44,7 @@ class Run:
         self.table, self.queue = f"Race{token}", f"race-{token}"
         self.names = workflow_names(self.prefix, workflows)
         self.registry = scheduled_registry(self.prefix, workflows, cron)
+        self.processes: list[subprocess.Popen[str]] = []
 
     def start(self, nows: list[datetime], *, barrier: Path | None = None, parties: int = 2,
               faults: list[dict] | None = None) -> subprocess.Popen[str]:
@@ -55,8 +58,17 @@ class Run:
         if barrier is not None:
             command += ["--barrier", str(barrier), "--parties", str(parties)]
         command += [now.isoformat() for now in nows]
-        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        """Kill the scheduler processes still running (a test that failed early)."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
 
     async def drain(self, services: Services) -> None:
         """Hand every queued message to the worker, as the Functions host would."""
@@ -75,13 +87,27 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+@pytest.fixture
+def runs(storage_connection_string: str) -> Iterator[Callable[[int, str], Run]]:
+    """Runs of scheduler processes on the session's Azurite; processes left running are killed afterwards."""
+    made: list[Run] = []
+
+    def make(workflows: int, cron: str) -> Run:
+        made.append(Run(storage_connection_string, workflows, cron))
+        return made[-1]
+
+    yield make
+    for run in made:
+        run.stop()
+
+
 async def test_two_schedulers_racing_on_every_slot_fire_each_slot_once(
-    storage_connection_string: str, tmp_path: Path
+    runs: Callable[[int, str], Run], tmp_path: Path
 ) -> None:
     # Given 12 workflows scheduled every minute, and two scheduler processes on one Azurite that meet at a barrier
     # before each of six ticks (10:00:05 .. 10:05:05), so they read the rows together and submit the same slots;
     # storage creates executions slowly (100 ms), so both have read the rows before either writes them back
-    world = Run(storage_connection_string, workflows=12, cron="* * * * *")
+    world = runs(12, "* * * * *")
     nows = [at("2032-01-05T10:00:05") + timedelta(minutes=minute) for minute in range(6)]
     slots = [now.replace(second=0) for now in nows]
     slow_create = [{"match": "table.ConduitExecutions.create", "fault": "latency", "latency_ms": 100}]
@@ -113,10 +139,10 @@ async def test_two_schedulers_racing_on_every_slot_fire_each_slot_once(
 
 
 async def test_a_timer_run_killed_mid_submit_then_retried_fires_each_due_slot_once(
-    storage_connection_string: str,
+    runs: Callable[[int, str], Run],
 ) -> None:
     # Given 100 hourly workflows whose rows exist (a tick at 11:30 saw them: next run 12:00)
-    run = Run(storage_connection_string, workflows=100, cron="0 * * * *")
+    run = runs(100, "0 * * * *")
     slot = at("2032-02-09T12:00:00")
     ids = {name: slot_execution_id(name, slot) for name in run.names}
     async with opened(run.connection_string, run.registry, run.table, run.queue) as (services, schedules):

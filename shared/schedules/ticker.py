@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.errors import ConduitError, InputValidationError, WorkflowNotFoundError
 from shared.executions.queries import request_cancel
@@ -25,7 +25,7 @@ from shared.executions.service import Submission, WorkflowCall, submit
 from shared.executions.services import Services
 from shared.functions.registry import FunctionMetadata
 from shared.functions.schedule import ScheduleOptions
-from shared.models import GLOBAL_SCOPE, ExecutionStatus, iso, slot_execution_id, utc_now
+from shared.models import GLOBAL_SCOPE, ExecutionRecord, ExecutionStatus, iso, slot_execution_id, utc_now
 from shared.schedules.planner import Plan, first_slot, plan
 from shared.storage.schedules import ScheduleRow, ScheduleStore
 
@@ -33,6 +33,9 @@ log = logging.getLogger("conduit.schedules")
 
 CONCURRENCY = 32  # due workflows fired at once: enough to submit 1,000 in seconds, few enough for one storage account
 ACTIVE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING)
+BULK_FROM = 8  # due schedules whose previous run must be looked at: from this many on, one range read for all
+BULK_WINDOW = timedelta(hours=2)  # previous runs younger than this are found by that read; older ones one by one
+_ID_CLOCK_SLACK = timedelta(seconds=5)  # a manual run's id time is its instance's clock, its last_run the caller's
 
 
 @dataclass
@@ -70,25 +73,66 @@ async def tick(services: Services, store: ScheduleStore, now: datetime | None = 
     report = TickReport()
     rows = {row.workflow: row for row in await store.list_rows()}
     wanted = scheduled_workflows(services)
-    gate = asyncio.Semaphore(CONCURRENCY)
-    pending: list[asyncio.Task[ScheduleRow]] = []
-    unchanged: dict[str, ScheduleRow] = {}
+    due: list[tuple[FunctionMetadata, ScheduleRow, Plan]] = []
+    unchanged: list[ScheduleRow] = []
     for name, metadata in wanted.items():
         stored = rows.get(name)
         row = reconciled(name, stored, metadata.schedule_options, now)  # type: ignore[arg-type]
         if row is not stored:
             report.created += stored is None
             report.changed += stored is not None
-        due = None if row.paused else plan(metadata.schedule_options, row.next_run, now)  # type: ignore[arg-type]
-        if due is not None:
-            pending.append(asyncio.create_task(_fire_guarded(gate, services, metadata, row, due, now, report)))
+        planned = None if row.paused else plan(metadata.schedule_options, row.next_run, now)  # type: ignore[arg-type]
+        if planned is not None:
+            due.append((metadata, row, planned))
         elif row is not stored:
-            unchanged[name] = row
+            unchanged.append(row)
     retired = [_retired(row, now) for name, row in rows.items() if name not in wanted and not row.retired]
     report.retired = len(retired)
-    fired = await asyncio.gather(*pending)
-    await _save(store, [*unchanged.values(), *retired, *fired])
+    previous = await PreviousRuns.load(services, [row for metadata, row, planned in due
+                                                  if _overlap_matters(metadata, row, planned)], now)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    fired = await asyncio.gather(*(_fire_guarded(gate, services, previous, metadata, row, planned, now, report)
+                                   for metadata, row, planned in due))
+    await _save(store, [*unchanged, *retired, *fired])
     return report
+
+
+def _overlap_matters(metadata: FunctionMetadata, row: ScheduleRow, planned: Plan) -> bool:
+    return bool(planned.fire) and row.last_execution_id is not None \
+        and metadata.schedule_options.overlap != "allow"  # type: ignore[union-attr]
+
+
+class PreviousRuns:
+    """Whether a due schedule's previous run is still going (the overlap policy's question).
+
+    With many schedules due at once (the top of the hour), one range read of the GLOBAL scope's active executions
+    created since the oldest recent previous run answers for all of them — ids carry their creation (or slot) time —
+    instead of one read each; older previous runs, and a few due schedules, are read one by one."""
+
+    def __init__(
+        self, services: Services, active: Set[str] = frozenset(), since: datetime | None = None
+    ) -> None:
+        self._services = services
+        self._active = active
+        self._since = since
+
+    @classmethod
+    async def load(cls, services: Services, rows: list[ScheduleRow], now: datetime) -> PreviousRuns:
+        recent = [row.last_run for row in rows if row.last_run is not None and row.last_run >= now - BULK_WINDOW]
+        if len(recent) < BULK_FROM:
+            return cls(services)
+        since = min(recent)
+        return cls(services, await services.store.active_ids(GLOBAL_SCOPE, since=since - _ID_CLOCK_SLACK), since)
+
+    async def going(self, row: ScheduleRow) -> ExecutionRecord | None:
+        """The previous run when it is still Pending or Running (None when it finished or is gone)."""
+        if row.last_execution_id is None:
+            return None
+        covered = self._since is not None and row.last_run is not None and row.last_run >= self._since
+        if covered and row.last_execution_id not in self._active:
+            return None
+        record = await self._services.store.get(GLOBAL_SCOPE, row.last_execution_id, light=True)
+        return record if record is not None and record.status in ACTIVE else None
 
 
 def reconciled(name: str, row: ScheduleRow | None, options: ScheduleOptions, now: datetime) -> ScheduleRow:
@@ -109,12 +153,12 @@ def _retired(row: ScheduleRow, now: datetime) -> ScheduleRow:
 
 
 async def _fire_guarded(
-    gate: asyncio.Semaphore, services: Services, metadata: FunctionMetadata, row: ScheduleRow, due: Plan,
-    now: datetime, report: TickReport,
+    gate: asyncio.Semaphore, services: Services, previous: PreviousRuns, metadata: FunctionMetadata,
+    row: ScheduleRow, due: Plan, now: datetime, report: TickReport,
 ) -> ScheduleRow:
     async with gate:
         try:
-            return await fire_due(services, metadata, row, due, now, report)
+            return await fire_due(services, previous, metadata, row, due, now, report)
         except Exception as problem:  # e.g. the previous run could not be read: the whole plan waits a tick
             report.errors.append(metadata.name)
             log.warning("schedule of %s: could not fire its due slots, tried again next tick: %s", metadata.name,
@@ -123,7 +167,8 @@ async def _fire_guarded(
 
 
 async def fire_due(
-    services: Services, metadata: FunctionMetadata, row: ScheduleRow, due: Plan, now: datetime, report: TickReport
+    services: Services, previous: PreviousRuns, metadata: FunctionMetadata, row: ScheduleRow, due: Plan,
+    now: datetime, report: TickReport,
 ) -> ScheduleRow:
     """Fire a plan's slots in order, by the overlap policy; the row as it stands afterwards.
 
@@ -131,7 +176,7 @@ async def fire_due(
     missed slot); slots fired before it are recorded. A slot whose input is refused is skipped and its error kept."""
     options: ScheduleOptions = metadata.schedule_options  # type: ignore[assignment]
     slots, skipped = list(due.fire), due.skipped
-    if slots and options.overlap != "allow" and await _previous_active(services, row, options):
+    if slots and options.overlap != "allow" and await _previous_going(services, previous, row, options):
         skipped, slots = skipped + len(slots), []
         log.info("schedule of %s: skipped %d slot(s), its previous run %s is still going", metadata.name,
                  len(due.fire), row.last_execution_id)
@@ -157,19 +202,19 @@ async def fire_due(
                    skipped_count=row.skipped_count + skipped, last_error=error, updated_at=now)
 
 
-async def _previous_active(services: Services, row: ScheduleRow, options: ScheduleOptions) -> bool:
+async def _previous_going(
+    services: Services, previous: PreviousRuns, row: ScheduleRow, options: ScheduleOptions
+) -> bool:
     """Whether the schedule's previous run is still Pending or Running; with `cancel_previous` it is asked to stop
     first (and no longer counts as going)."""
-    if row.last_execution_id is None:
-        return False
-    previous = await services.store.get(GLOBAL_SCOPE, row.last_execution_id, light=True)
-    if previous is None or previous.status not in ACTIVE:
+    going = await previous.going(row)
+    if going is None:
         return False
     if options.overlap == "cancel_previous":
         try:
-            await request_cancel(services.store, previous)
+            await request_cancel(services.store, going)
         except ConduitError as problem:  # it finished meanwhile, or storage refused: fire anyway, as asked
-            log.info("schedule of %s: could not cancel %s: %s", row.workflow, previous.id, problem.message)
+            log.info("schedule of %s: could not cancel %s: %s", row.workflow, going.id, problem.message)
         return False
     return True
 

@@ -151,16 +151,17 @@ async def active_entities(
     since: datetime | None,
     page_size: int,
     statuses: Sequence[ExecutionStatus] = ACTIVE_STATUSES,
+    select: list[str] | None = None,
 ) -> list[Any]:
-    """Full entities of the scope's executions created at or after `since` (None: ever) whose status is one of
-    `statuses` (by default Pending, Running or Cancelling)."""
+    """Full entities (or the `select`ed columns) of the scope's executions created at or after `since` (None: ever)
+    whose status is one of `statuses` (by default Pending, Running or Cancelling)."""
     bound = created_since_bound(since) if since is not None else EXECUTIONS_END
     if bound is None or not is_valid_key(scope) or not statuses:
         return []
     parameters: dict[str, Any] = {"pk": scope, "hi": bound} | {f"s{i}": s.value for i, s in enumerate(statuses)}
     wanted = " or ".join(f"Status eq @s{i}" for i in range(len(statuses)))
     query_filter = f"PartitionKey eq @pk and RowKey lt @hi and ( {wanted} )"
-    return [entity async for entity in _entities(table, query_filter, parameters, page_size)]
+    return [entity async for entity in _entities(table, query_filter, parameters, page_size, select)]
 
 
 async def _entities(

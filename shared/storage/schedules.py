@@ -117,13 +117,9 @@ class ScheduleStore(TableStore):
         return saved
 
     async def _save_batch(self, rows: list[ScheduleRow]) -> list[ScheduleRow | None]:
-        if len(rows) == 1 or any(row.etag is None for row in rows):
-            return [await self.save(row) for row in rows]
-        operations: list[Any] = [
-            ("update", _entity(row), {"mode": UpdateMode.REPLACE, "etag": row.etag,
-                                      "match_condition": MatchConditions.IfNotModified})
-            for row in rows
-        ]
+        if len(rows) == 1:
+            return [await self.save(rows[0])]
+        operations: list[Any] = [_operation(row) for row in rows]
         try:
             results = await self._table.submit_transaction(operations)
         except TableTransactionError:
@@ -131,6 +127,14 @@ class ScheduleStore(TableStore):
         except AzureError as error:
             raise StorageError(f"Could not save {len(rows)} schedules: {error}") from error
         return [replace(row, etag=result["etag"]) for row, result in zip(rows, results, strict=True)]
+
+
+def _operation(row: ScheduleRow) -> tuple[str, dict[str, Any], dict[str, Any]] | tuple[str, dict[str, Any]]:
+    """A batch operation: a new row is created (failing if another instance made it), a read one replaced as read."""
+    if row.etag is None:
+        return ("create", _entity(row))
+    return ("update", _entity(row), {"mode": UpdateMode.REPLACE, "etag": row.etag,
+                                     "match_condition": MatchConditions.IfNotModified})
 
 
 def _entity(row: ScheduleRow) -> dict[str, Any]:

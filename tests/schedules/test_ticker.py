@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ from shared.storage import faults
 from shared.storage.clients import open_tables
 from shared.storage.executions import ExecutionStore
 from shared.storage.queues import ExecutionQueue
-from shared.storage.schedules import ScheduleStore
+from shared.storage.schedules import ScheduleRow, ScheduleStore
 from tests.support.queue_drain import drain
 
 
@@ -362,3 +363,39 @@ async def test_a_month_long_outage_is_looked_at_for_its_last_day_only(world: Wor
     fired = ["2031-11-30T23:58:00", "2031-11-30T23:59:00", "2031-12-01T00:00:00"]
     assert await world.fired_slots(name, ["2031-11-30T23:57:00", *fired]) == fired
     assert row.skipped_count == 1440 - 3 and row.next_run == at("2031-12-01T00:01:00")
+
+
+async def test_many_due_schedules_look_at_their_previous_runs_together_and_skip_only_the_ones_still_going(
+    world: World,
+) -> None:
+    # Given ten hourly workflows that fired at 10:00, five of whose runs finished while five are still Pending
+    names = [world.scheduled("0 * * * *") for _ in range(10)]
+    await world.tick("2031-10-02T09:30:00")
+    await world.tick("2031-10-02T10:00:01")
+    for name in names[:5]:
+        record = await world.execution(name, "2031-10-02T10:00:00")
+        finished = record.finished(ExecutionStatus.SUCCESS, None, None, at("2031-10-02T10:01:00"))
+        await world.services.store.finish(finished, [], [])
+    # When the 11:00 tick runs (ten due schedules: their previous runs are found by one range read)
+    report = await world.tick("2031-10-02T11:00:01")
+    # Then the five whose previous run finished fire, and the five still going are skipped and counted
+    fired = [name for name in names if await world.execution(name, "2031-10-02T11:00:00") is not None]
+    assert fired == names[:5] and report.skipped == 5
+    assert [(await world.row(name)).skipped_count for name in names] == [0] * 5 + [1] * 5
+
+
+async def test_rows_saved_together_are_saved_alone_when_another_instance_wrote_one_of_them(world: World) -> None:
+    # Given a row another instance created, and one it changed since we read it
+    taken = await world.store.create(ScheduleRow(workflow="taken/by#other?", expression="0 * * * *"))
+    changed = await world.store.create(ScheduleRow(workflow="changed", expression="0 * * * *"))
+    assert taken is not None and changed is not None
+    await world.store.save(replace(changed, run_count=5))
+    # When this instance saves new rows and its stale copy together
+    rows = [ScheduleRow(workflow="taken/by#other?", expression="*/5 * * * *"),
+            ScheduleRow(workflow="fresh", expression="*/5 * * * *"), replace(changed, run_count=1)]
+    saved = await world.store.save_many(rows)
+    # Then the rows nobody else wrote are saved; the others are left as the other instance wrote them
+    assert [row is not None for row in saved] == [False, True, False]
+    assert (await world.store.get("taken/by#other?")).expression == "0 * * * *"
+    assert (await world.store.get("changed")).run_count == 5
+    assert (await world.store.get("fresh")).expression == "*/5 * * * *"

@@ -124,12 +124,17 @@ class PreviousRuns:
         since = min(recent)
         return cls(services, await services.store.active_ids(GLOBAL_SCOPE, since=since - _ID_CLOCK_SLACK), since)
 
-    async def going(self, row: ScheduleRow) -> ExecutionRecord | None:
-        """The previous run when it is still Pending or Running (None when it finished or is gone)."""
+    async def going(self, row: ScheduleRow) -> bool:
+        """Whether the previous run is still Pending or Running."""
         if row.last_execution_id is None:
-            return None
-        covered = self._since is not None and row.last_run is not None and row.last_run >= self._since
-        if covered and row.last_execution_id not in self._active:
+            return False
+        if self._since is not None and row.last_run is not None and row.last_run >= self._since:
+            return row.last_execution_id in self._active
+        return await self.read(row) is not None
+
+    async def read(self, row: ScheduleRow) -> ExecutionRecord | None:
+        """The previous run as stored, when it is still Pending or Running."""
+        if row.last_execution_id is None:
             return None
         record = await self._services.store.get(GLOBAL_SCOPE, row.last_execution_id, light=True)
         return record if record is not None and record.status in ACTIVE else None
@@ -207,16 +212,17 @@ async def _previous_going(
 ) -> bool:
     """Whether the schedule's previous run is still Pending or Running; with `cancel_previous` it is asked to stop
     first (and no longer counts as going)."""
-    going = await previous.going(row)
-    if going is None:
+    if not await previous.going(row):
         return False
-    if options.overlap == "cancel_previous":
+    if options.overlap != "cancel_previous":
+        return True
+    going = await previous.read(row)
+    if going is not None:
         try:
             await request_cancel(services.store, going)
         except ConduitError as problem:  # it finished meanwhile, or storage refused: fire anyway, as asked
             log.info("schedule of %s: could not cancel %s: %s", row.workflow, going.id, problem.message)
-        return False
-    return True
+    return False
 
 
 async def _submit_slot(services: Services, name: str, options: ScheduleOptions, slot: datetime) -> Submission:

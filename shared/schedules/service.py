@@ -19,7 +19,6 @@ from shared.functions.registry import FunctionMetadata
 from shared.functions.schedule import ScheduleOptions
 from shared.identity import policy
 from shared.models import GLOBAL_SCOPE, Caller, iso, utc_now
-from shared.schedules.planner import first_slot
 from shared.schedules.ticker import reconciled, scheduled_workflows
 from shared.storage.schedules import ScheduleRow, ScheduleStore
 
@@ -78,9 +77,9 @@ class ScheduleService:
         return [ScheduleView(m, rows.get(m.name), status, now) for m, status in zip(visible, statuses, strict=True)]
 
     async def get(self, caller: Caller, name: str, now: datetime | None = None) -> ScheduleView:
-        metadata = self._scheduled(name)
-        if not policy.may_list_function(caller, name):
-            raise WorkflowNotFoundError(name)  # as if it did not exist, like every resource a caller may not see
+        """One scheduled workflow; a workflow the caller may not run is answered as if it did not exist, whether or
+        not it has a schedule (so the answer tells such a caller nothing about it)."""
+        metadata = self._scheduled(name, caller)
         row = await self._store.get(name)
         return ScheduleView(metadata, row, await self._last_status(row), now or utc_now())
 
@@ -113,21 +112,28 @@ class ScheduleService:
         return ScheduleView(metadata, row, await self._last_status(row), now)
 
     async def resume(self, name: str, now: datetime | None = None) -> ScheduleView:
-        """Fire it again from the current minute on (idempotent; the paused slots are not caught up)."""
+        """Fire it again from its first slot after now (idempotent; the paused slots are not caught up).
+
+        Strictly after `now`, not from the start of the current minute as a new schedule starts: a slot earlier in
+        this minute passed while the schedule was paused, and firing it on resume would catch a paused slot up."""
         metadata, now = self._scheduled(name), now or utc_now()
         cron = metadata.schedule_options.cron  # type: ignore[union-attr]
 
         def resumed(row: ScheduleRow) -> ScheduleRow:
             if not row.paused:
                 return row
-            return replace(row, paused=False, next_run=first_slot(cron, now, row.last_run), updated_at=now)
+            after = max(now, row.last_run) if row.last_run is not None else now
+            return replace(row, paused=False, next_run=cron.next_after(after), updated_at=now)
 
         row = await self._change(metadata, resumed, now)
         return ScheduleView(metadata, row, await self._last_status(row), now)
 
-    def _scheduled(self, name: str) -> FunctionMetadata:
+    def _scheduled(self, name: str, caller: Caller | None = None) -> FunctionMetadata:
+        """The scheduled workflow `name` (visible to `caller`, when given): 404 workflow_not_found, else 404
+        schedule_not_found for a workflow without a schedule."""
         metadata = self._services.registry.get(name)
-        if metadata is None or not metadata.is_workflow:
+        if metadata is None or not metadata.is_workflow or (caller is not None and
+                                                            not policy.may_list_function(caller, name)):
             raise WorkflowNotFoundError(name)
         if metadata.schedule_options is None:
             raise ScheduleNotFoundError(name)

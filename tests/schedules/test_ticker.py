@@ -284,6 +284,23 @@ async def test_a_paused_schedule_fires_nothing_and_resumes_without_catching_up(w
     assert (await world.row(name)).skipped_count == 0
 
 
+
+async def test_resuming_in_the_minute_of_a_paused_slot_does_not_fire_it(world: World) -> None:
+    # Given a schedule at 10:30 paused before it, its slot passing while paused
+    name = world.scheduled("30 10 * * *")
+    service = ScheduleService(world.services, world.store)
+    await world.tick("2031-08-02T10:00:00")
+    await service.pause(name, at("2031-08-02T10:10:00"))
+    await world.tick("2031-08-02T10:30:01")
+    # When an admin resumes it 40 s after the slot, in the slot's minute
+    resumed = await service.resume(name, at("2031-08-02T10:30:40"))
+    # Then its next run is tomorrow's, and the ticks of that minute do not fire the paused slot
+    assert resumed.row.next_run == at("2031-08-03T10:30:00")
+    await world.tick("2031-08-02T10:30:42")
+    await world.tick("2031-08-02T10:31:00")
+    assert await world.fired_slots(name, ["2031-08-02T10:30:00"]) == []
+    assert ((await world.row(name)).run_count, (await world.row(name)).skipped_count) == (0, 0)
+
 async def test_a_tick_retried_after_a_crash_between_submit_and_row_write_fires_the_slot_once(world: World) -> None:
     # Given a workflow every minute, due at 12:00 (overlap allowed: no worker runs its 11:59 run here)
     name = world.scheduled("* * * * *", overlap="allow")

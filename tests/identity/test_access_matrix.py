@@ -90,6 +90,11 @@ GET organizations/{organization_id}              401  401  401  401  401  401  4
 PUT organizations/{organization_id}              401  401  401  401  401  401  401  403  403  403  403  403  404  200
 PATCH organizations/{organization_id}            401  401  401  401  401  401  401  403  403  403  403  200  404  200
 DELETE organizations/{organization_id}           401  401  401  401  401  401  401  403  403  403  403  403  403  204
+GET schedules                                    401  401  401  401  401  401  401  200  200  200  200  200  200  200
+GET schedules/{name}                             401  401  401  401  401  401  401  200  200  200  200  200  200  200
+POST schedules/{name}/trigger                    401  401  401  401  401  401  401  403  403  403  403  403  403  202
+POST schedules/{name}/pause                      401  401  401  401  401  401  401  403  403  403  403  403  403  200
+POST schedules/{name}/resume                     401  401  401  401  401  401  401  403  403  403  403  403  403  200
 GET health                                       200  200  200  200  200  200  200  200  200  200  200  200  200  200
 * endpoints/{name}                               401  401  401  401  401  401  401  200  403  403  403  403  403  403
 """
@@ -105,6 +110,8 @@ GET health                                       200  200  200  200  200  200  2
 # - A webhook endpoint takes an API key (or a signature, or nothing when public), never a user's token: 403 for
 #   tokens, the platform admin's included — people run workflows through POST /api/workflows/{name}/execute.
 # - Health is public: any credentials, even invalid ones, get its public answer.
+# - Schedules belong to the app, not to an organization: any caller lists (and reads) the scheduled workflows it
+#   may run; running one now, pausing and resuming are the platform admin's (an organization's admin included, 403).
 
 
 def parse_matrix(text: str) -> dict[str, dict[str, int]]:
@@ -346,6 +353,11 @@ REQUESTS: dict[str, Build] = {
     "PATCH organizations/{organization_id}": organization_request({"allowed_workflows": None}),
     "DELETE organizations/{organization_id}": organization_delete,
     "GET health": fixed("health"),
+    "GET schedules": fixed("schedules"),
+    "GET schedules/{name}": fixed("schedules/matrix_scheduled", name="matrix_scheduled"),
+    "POST schedules/{name}/trigger": fixed("schedules/matrix_scheduled/trigger", name="matrix_scheduled"),
+    "POST schedules/{name}/pause": fixed("schedules/matrix_scheduled/pause", name="matrix_scheduled"),
+    "POST schedules/{name}/resume": fixed("schedules/matrix_scheduled/resume", name="matrix_scheduled"),
     "* endpoints/{name}": fixed("endpoints/hook_echo", {"name": "matrix"}, name="hook_echo"),
 }
 LISTINGS = ("GET workflows/executions", "GET forms", "GET keys", "GET config")

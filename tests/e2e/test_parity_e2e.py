@@ -76,7 +76,8 @@ async def test_a_host_without_http_logs_load_errors_at_start_up(conduit_hosts: C
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "broken_param.py").write_text(BROKEN)
-    timers_off = {f"AzureWebJobs.{name}.Disabled": "true" for name in ("recover_executions", "clean_up_executions")}
+    timers_off = {f"AzureWebJobs.{name}.Disabled": "true" for name in (
+        "recover_executions", "clean_up_executions", "fire_schedules")}
     host = await conduit_hosts.start(http=False, env={"CONDUIT_WORKSPACE": str(workspace), **timers_off})
     # Then devhost loads the app's functions right after start-up and its console shows the load error
     line = await host.wait_for_log(r".*could not load .*broken_param\.py: .*", timeout=20)

@@ -7,6 +7,7 @@ paused slots are not caught up).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,6 +24,7 @@ from shared.schedules.ticker import reconciled, scheduled_workflows
 from shared.storage.schedules import ScheduleRow, ScheduleStore
 
 NEXT_RUNS = 5
+log = logging.getLogger("conduit.schedules")
 _ATTEMPTS = 5  # ETag races with a tick or another admin before giving up with 409
 
 
@@ -101,7 +103,12 @@ class ScheduleService:
             return replace(row, last_run=now, last_execution_id=submission.execution_id,
                            run_count=row.run_count + 1, updated_at=now)
 
-        row = await self._change(metadata, ran, now)
+        try:
+            row: ScheduleRow | None = await self._change(metadata, ran, now)
+        except ConflictError:  # the run is queued: its id matters more than the counters, which stay one short
+            log.warning("schedule of %s: manual run %s is queued, but its row kept changing and does not count it",
+                        name, submission.execution_id)
+            row = await self._store.get(name)
         return submission.execution_id, ScheduleView(metadata, row, "Pending", now)
 
     async def pause(self, name: str, now: datetime | None = None) -> ScheduleView:

@@ -269,7 +269,9 @@ class ExecutionRecord:
     lease_expires_at: datetime | None = None
     deadline_at: datetime | None = None
     requeues: int = 0
-    requeued_at: datetime | None = None  # when clean-up or recovery last sent its message again
+    # When clean-up or recovery last sent its message again; for a run whose id carries its schedule slot instead of
+    # its creation time (`slot_execution_id`), when it was submitted.
+    requeued_at: datetime | None = None
     etag: str | None = None
     # The `CallerId` column, derived from `caller` when written: whose execution it is, also in light reads.
     caller_id: str | None = field(default=None, compare=False)

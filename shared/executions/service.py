@@ -289,7 +289,9 @@ async def _enqueue(
             return Submission(created.record.id, created.record.status, duplicate=True)
         record = created.record
     elif fixed_id:
-        record, duplicate = await _create_or_find(services, record)
+        # The id's time is the slot, not now: a slot caught up late would look long Pending to clean-up, which
+        # goes by `requeued_at` first, so the submit time is written there.
+        record, duplicate = await _create_or_find(services, replace(record, requeued_at=utc_now()))
         if duplicate:
             return Submission(record.id, record.status, duplicate=True, record=record)
     else:

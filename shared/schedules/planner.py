@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from shared.functions.schedule import CronSchedule, ScheduleOptions
 
 _JUST_BEFORE = timedelta(microseconds=1)
+_MINUTE = timedelta(minutes=1)
 LOOKBACK = timedelta(days=1)
 
 
@@ -37,11 +38,11 @@ class Plan:
 
 
 def first_slot(cron: CronSchedule, now: datetime, last_run: datetime | None = None) -> datetime:
-    """The first slot of a schedule that starts now: in the current minute or later, and after its last run (so an
-    edited schedule never fires a slot the old one already fired)."""
+    """The first slot of a schedule that starts now: in the current minute or later, and after the minute of its
+    last run (so an edited schedule never fires in a minute the old one already fired in)."""
     anchor = now.replace(second=0, microsecond=0) - _JUST_BEFORE
-    if last_run is not None and last_run > anchor:
-        anchor = last_run
+    if last_run is not None:  # not in the minute the last run fired in either (a six-field slot may be in it)
+        anchor = max(anchor, last_run.replace(second=0, microsecond=0) + _MINUTE - _JUST_BEFORE)
     return cron.next_after(anchor)
 
 

@@ -19,11 +19,13 @@ import pytest
 from shared import workflow
 from shared.engine.core import Engine
 from shared.errors import StorageError
+from shared.executions.cleanup import _settle as settle_pending
+from shared.executions.recovery import PassReport
 from shared.executions.service import WorkflowCall, submit
 from shared.executions.services import Services
 from shared.executions.worker import process_message
 from shared.functions.registry import FunctionRegistry, use_registry
-from shared.models import GLOBAL_SCOPE, Caller, ExecutionRecord, ExecutionStatus, slot_execution_id
+from shared.models import GLOBAL_SCOPE, Caller, ExecutionRecord, ExecutionStatus, slot_execution_id, utc_now
 from shared.schedules.service import ScheduleService
 from shared.schedules.ticker import tick
 from shared.storage import faults
@@ -416,3 +418,33 @@ async def test_rows_saved_together_are_saved_alone_when_another_instance_wrote_o
     assert (await world.store.get("taken/by#other?")).expression == "0 * * * *"
     assert (await world.store.get("changed")).run_count == 5
     assert (await world.store.get("fresh")).expression == "*/5 * * * *"
+
+
+async def test_an_edit_to_a_six_field_expression_never_fires_twice_in_the_minute_the_old_one_did(world: World) -> None:
+    # Given a daily 06:00 schedule that fired at 06:00:00
+    name = world.scheduled("0 6 * * *", overlap="allow")
+    await world.tick("2031-03-04T05:59:00")
+    await world.tick("2031-03-04T06:00:00")
+    # When it is redeployed as 06:00:30 and ticks run at 06:00:40 and 06:01
+    world.unschedule(name, "30 0 6 * * *", overlap="allow")
+    await world.tick("2031-03-04T06:00:40")
+    await world.tick("2031-03-04T06:01:00")
+    # Then the new expression does not fire in the minute the old one fired in: its first run is tomorrow
+    assert await world.fired_slots(name, ["2031-03-04T06:00:00", "2031-03-04T06:00:30"]) == ["2031-03-04T06:00:00"]
+    assert (await world.row(name)).next_run == at("2031-03-05T06:00:30")
+
+
+async def test_a_slot_caught_up_late_is_not_taken_for_a_lost_message_by_clean_up(world: World) -> None:
+    # Given a daily schedule whose slot, 7 minutes ago on the real clock, is caught up now (its id carries the slot)
+    now = utc_now().replace(microsecond=0)
+    slot = now.replace(second=0) - timedelta(minutes=7)
+    name = world.scheduled(f"{slot.minute} {slot.hour} * * *")
+    await tick(world.services, world.store, slot - timedelta(minutes=5))
+    await tick(world.services, world.store, now)
+    record = await world.services.store.get(GLOBAL_SCOPE, slot_execution_id(name, slot))
+    assert record is not None and record.status is ExecutionStatus.PENDING and record.created_at == slot
+    # When clean-up settles it right after (more than CONDUIT_PENDING_GRACE_SECONDS after its slot)
+    report = PassReport()
+    await settle_pending(world.services, record, utc_now(), report)
+    # Then it does not send its message again: it was submitted just now, whatever its slot
+    assert report.requeued == [] and (await world.services.store.get(GLOBAL_SCOPE, record.id)).requeues == 0

@@ -4,11 +4,19 @@ resume."""
 from __future__ import annotations
 
 import azure.functions as func
+from pydantic import BaseModel, ConfigDict
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
 from shared.runtime import get_runtime, get_schedules
 from shared.schedules.service import ScheduleService
+
+
+class NoBody(BaseModel):
+    """The POSTs take no body: a run's input is the schedule's `schedule_inputs`, so `input_data` sent here is an
+    error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 async def _service() -> ScheduleService:
@@ -47,7 +55,7 @@ async def resume_schedule(call: ApiCall) -> func.HttpResponse:
 routes = [
     Route("GET", "schedules", list_schedules),
     Route("GET", "schedules/{name}", get_schedule),
-    Route("POST", "schedules/{name}/trigger", trigger_schedule, access="admin", status=202),
-    Route("POST", "schedules/{name}/pause", pause_schedule, access="admin"),
-    Route("POST", "schedules/{name}/resume", resume_schedule, access="admin"),
+    Route("POST", "schedules/{name}/trigger", trigger_schedule, access="admin", body=NoBody, status=202),
+    Route("POST", "schedules/{name}/pause", pause_schedule, access="admin", body=NoBody),
+    Route("POST", "schedules/{name}/resume", resume_schedule, access="admin", body=NoBody),
 ]

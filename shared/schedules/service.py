@@ -42,6 +42,9 @@ class ScheduleView:
         row = self.row
         paused = bool(row and row.paused)
         upcoming = [] if paused else options.cron.next_runs(self.now, NEXT_RUNS)
+        if upcoming and row is not None and row.next_run is not None and row.next_run < upcoming[0] \
+                and row.expression == options.cron.expression and not row.retired:
+            upcoming = [row.next_run, *upcoming[:NEXT_RUNS - 1]]  # due and not fired yet (a failed submit): next
         return {
             "workflow": self.metadata.name,
             "expression": options.cron.expression,

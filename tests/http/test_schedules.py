@@ -201,3 +201,13 @@ async def test_unknown_workflows_and_workflows_without_a_schedule_are_404(host: 
     # And nothing was run: no execution of it exists
     listed = (await host.client.get("/api/workflows/executions", params={"workflow_id": name})).json()
     assert listed["items"] == []
+
+
+async def test_a_trigger_with_a_body_is_refused_naming_the_field_and_runs_nothing(host: ConduitHost) -> None:
+    # When an admin sends input with a trigger (the run's input is the schedule's schedule_inputs)
+    before = await schedule(host, "weekday_cleanup")
+    response = await host.client.post("/api/schedules/weekday_cleanup/trigger", json={"input_data": {"days": 3}})
+    # Then it is 422 naming input_data, and nothing ran
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["error"]["details"]] == ["input_data"]
+    assert (await schedule(host, "weekday_cleanup"))["run_count"] == before["run_count"]

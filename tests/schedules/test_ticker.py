@@ -335,6 +335,9 @@ async def test_a_slot_whose_submit_fails_stays_due_and_fires_next_tick(world: Wo
         report = await world.tick("2031-09-02T12:00:01")
     row = await world.row(name)
     assert report.errors == [name] and row.next_run == at("2031-09-02T12:00:00") and "12:00" in row.last_error
+    # And the listing shows that slot as the next run, with the error
+    view = (await ScheduleService(world.services, world.store).get(_admin(), name, at("2031-09-02T12:00:30"))).to_api()
+    assert view["next_runs"][:2] == ["2031-09-02T12:00:00Z", "2031-09-02T12:01:00Z"] and view["last_error"]
     # Then the next tick fires 12:00 (late, within grace) and 12:01
     await world.tick("2031-09-02T12:01:01")
     assert await world.fired_slots(name, ["2031-09-02T12:00:00", "2031-09-02T12:01:00"]) == [

@@ -36,12 +36,14 @@ ACTIVE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANC
 BULK_FROM = 8  # due schedules whose previous run must be looked at: from this many on, one range read for all
 BULK_WINDOW = timedelta(hours=2)  # previous runs younger than this are found by that read; older ones one by one
 _ID_CLOCK_SLACK = timedelta(seconds=5)  # a manual run's id time is its instance's clock, its last_run the caller's
+RETIREMENT_GRACE = timedelta(minutes=15)  # a schedule back within this after its retirement goes on where it stood
 
 
 @dataclass
 class TickReport:
-    """What one tick did: execution ids fired (and of those, ones another instance had fired already), slots
-    skipped, rows created, changed and retired, and the workflows whose firing failed (retried next tick)."""
+    """What one tick did: execution ids this tick submitted (`fired`; a slot another instance submitted too is
+    counted by both, and still runs once) and found already started or finished (`already_fired`), slots skipped,
+    rows created, changed and retired, and the workflows whose firing failed (retried next tick)."""
 
     fired: list[str] = field(default_factory=list)
     already_fired: list[str] = field(default_factory=list)
@@ -146,15 +148,20 @@ def reconciled(name: str, row: ScheduleRow | None, options: ScheduleOptions, now
     if row is None:
         return ScheduleRow(workflow=name, expression=cron.expression, timezone=cron.timezone,
                            next_run=first_slot(cron, now), updated_at=now)
-    if row.expression == cron.expression and row.timezone == cron.timezone and not row.retired \
-            and row.next_run is not None:
+    same = row.expression == cron.expression and row.timezone == cron.timezone and row.next_run is not None
+    if same and not row.retired:
         return row
+    if same and row.updated_at is not None and now - row.updated_at <= RETIREMENT_GRACE:
+        # Retired moments ago by an instance that did not know the schedule (an old version during a deploy): it
+        # goes on from where it stood, so a slot that passed meanwhile follows catch_up instead of being lost.
+        return replace(row, retired=False, updated_at=now)
     return replace(row, expression=cron.expression, timezone=cron.timezone, retired=False, updated_at=now,
                    next_run=first_slot(cron, now, row.last_run))
 
 
 def _retired(row: ScheduleRow, now: datetime) -> ScheduleRow:
-    return replace(row, retired=True, next_run=None, updated_at=now)
+    """The row of a workflow that lost its schedule: kept (its history, and its next run for a quick return)."""
+    return replace(row, retired=True, updated_at=now)
 
 
 async def _fire_guarded(

@@ -28,6 +28,7 @@ RANKS = {
     "shared.compat": 5,
     "shared.providers": 5,
     "shared.config": 5,
+    "shared.dag": 5,
     "shared.forms": 6,
     "shared.schedules": 6,
     "shared.runtime": 6,

@@ -18,6 +18,7 @@ NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # readable in templates as `
 MAX_DEFINITION_BYTES = 256 * 1024  # as compact JSON text; stored in one Table entity (1 MiB) with room to spare
 MAX_NODES = 500  # nodes in the whole definition, loop bodies included
 ERROR_EDGE = "error"
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 class _Strict(BaseModel):
@@ -89,22 +90,32 @@ class DagGraph(_Strict):
 class DagDefinition(DagGraph):
     """A whole DAG workflow. `execution_mode`, `timeout_seconds` and `parameters` mean what they mean for
     `@workflow`; `output` (optional, a template) is the run's result, else the output of its last node (see
-    executor). `schema_type` is the DAG seed's marker, accepted and ignored. `version` is set by storage."""
+    executor). `endpoint_enabled`, `allowed_methods`, `public_endpoint` and `disable_global_key` make it a webhook
+    endpoint as they do for `@workflow`. `schema_type` is the DAG seed's marker, accepted and ignored. `version` is
+    set by storage."""
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     category: str = "General"
-    execution_mode: Literal["sync", "async"] = "async"
+    execution_mode: Literal["sync", "async"] | None = None  # as @workflow: sync for endpoints, else async
     timeout_seconds: int = Field(default=300, ge=1, le=86_400)
     parameters: list[DagParameter] = Field(default_factory=list)
     schedule: str | DagSchedule | None = None
     output: Any = None
+    endpoint_enabled: bool = False
+    allowed_methods: list[HttpMethod] = Field(default_factory=lambda: list[HttpMethod](["POST"]))
+    public_endpoint: bool = False
+    disable_global_key: bool = False
     schema_type: Literal["dag"] | None = None
     version: int | None = Field(default=None, ge=1)
 
     def to_json(self) -> dict[str, Any]:
         """The definition as JSON, without the defaults nobody wrote (what is stored and shown)."""
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"name": self.name}
+
+    @property
+    def mode(self) -> Literal["sync", "async"]:
+        return self.execution_mode or ("sync" if self.endpoint_enabled else "async")
 
     def size_bytes(self) -> int:
         return len(json.dumps(self.to_json(), separators=(",", ":")).encode())

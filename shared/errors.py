@@ -44,13 +44,18 @@ class BadRequestError(ConduitError):
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one input field."""
+    """One problem with one input field; `code` (optional) names the kind of problem for machines, e.g. a DAG
+    definition's `cycle` or `unknown_action`, and appears in the JSON only when set."""
 
     field: str
     message: str
+    code: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+        shown = {"field": self.field, "message": self.message}
+        if self.code is not None:
+            shown["code"] = self.code
+        return shown
 
 
 class InputValidationError(ConduitError):
@@ -62,6 +67,19 @@ class InputValidationError(ConduitError):
         fields = ", ".join(e.field for e in errors)
         super().__init__(message or f"Invalid input: {fields}", details=[e.to_dict() for e in errors])
         self.errors = errors
+
+
+class DagValidationError(InputValidationError):
+    """A DAG definition that cannot run: `errors` lists every problem at once, each naming its node or edge in
+    `field` and the kind of problem in `code` (HTTP 422, like any other invalid input)."""
+
+    code = "dag_invalid"
+
+    def __init__(self, errors: list[FieldError], name: str | None = None) -> None:
+        subject = f"DAG '{name}'" if name else "The DAG definition"
+        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        super().__init__(errors, f"{subject} is not valid ({count}): " + "; ".join(
+            f"{e.field}: {e.message}" for e in errors[:5]) + ("; ..." if len(errors) > 5 else ""))
 
 
 class UnauthorizedError(ConduitError):

@@ -23,7 +23,7 @@ from shared.engine.watchdog import LoopWatchdog
 from shared.executions import detached, service
 from shared.executions.service import WorkflowCall
 from shared.executions.services import Services
-from shared.functions.discovery import DiscoveryReport, discover
+from shared.functions.discovery import DiscoveryReport
 from shared.functions.registry import FunctionRegistry, get_registry
 from shared.identity.authenticator import Authenticator
 from shared.models import ExecutionRequest, ExecutionResult
@@ -88,7 +88,8 @@ _startup_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Loc
 
 
 def load_functions() -> tuple[FunctionRegistry, DiscoveryReport]:
-    """Discover platform and workspace functions into the default registry, the first time only.
+    """Discover platform and workspace functions (Python modules, then `*.dag.json` files) into the default
+    registry, the first time only.
 
     Each module that failed to load is logged as a WARNING (one line: path, error), so the console shows it when
     the host starts serving (`make run` asks for health at start-up, which creates the runtime), without a call to
@@ -98,7 +99,9 @@ def load_functions() -> tuple[FunctionRegistry, DiscoveryReport]:
         if _discovered is None:
             bifrost_compat.install()  # before any workspace module runs its `from bifrost import ...`
             registry = get_registry()
-            report = discover(registry)
+            from shared.dag.loader import discover_all  # here: importing function_app stays quick (no Jinja2)
+
+            report = discover_all(registry)  # Python modules, then the *.dag.json files (their actions resolve)
             for error in report.errors:
                 _discovery_log.warning("could not load %s: %s", error.path, _one_line(error.error))
             _discovered = (registry, report)

@@ -76,6 +76,15 @@ class SkipRules:
             return f"broken symbolic link (its target {os.readlink(file)} does not exist)"
         return self._ignored(file, is_dir=False)
 
+    def data_file_reason(self, file: Path) -> str | None:
+        """Why a definition file (a `*.dag.json`) is not read, or None: the rules for `.py` files that are not
+        about module names (hidden, `_`-prefixed, `.conduitignore`)."""
+        if file.name.startswith("."):
+            return "hidden file"
+        if file.name.startswith("_"):
+            return "private file (_ prefix)"
+        return self._ignored(file, is_dir=False)
+
     def _ignored(self, path: Path, is_dir: bool) -> str | None:
         relative = path.relative_to(self.root).as_posix() + ("/" if is_dir else "")
         result = self.spec.check_file(relative)

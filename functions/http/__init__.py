@@ -3,6 +3,7 @@ and wrong methods the same way under every host (shared.api.routes)."""
 
 from functions.http import (
     config,
+    dags,
     data_providers,
     endpoints,
     executions,
@@ -19,6 +20,7 @@ from shared.api.routes import RouteTable
 TABLE = RouteTable(
     [
         *workflows.routes,
+        *dags.routes,
         *executions.routes,
         *scripts.routes,
         *data_providers.routes,

@@ -95,6 +95,10 @@ GET schedules/{name}                             401  401  401  401  401  401  4
 POST schedules/{name}/trigger                    401  401  401  401  401  401  401  403  403  403  403  403  403  202
 POST schedules/{name}/pause                      401  401  401  401  401  401  401  403  403  403  403  403  403  200
 POST schedules/{name}/resume                     401  401  401  401  401  401  401  403  403  403  403  403  403  200
+GET dags/schema                                  401  401  401  401  401  401  401  200  200  200  200  200  200  200
+GET dags/node-types                              401  401  401  401  401  401  401  200  200  200  200  200  200  200
+POST dags/validate                               401  401  401  401  401  401  401  403  403  403  403  200  200  200
+GET workflows/{name}/graph                       401  401  401  401  401  401  401  200  200  200  200  200  200  200
 GET health                                       200  200  200  200  200  200  200  200  200  200  200  200  200  200
 * endpoints/{name}                               401  401  401  401  401  401  401  200  403  403  403  403  403  403
 """
@@ -109,6 +113,9 @@ GET health                                       200  200  200  200  200  200  2
 # - POST keys by B's admin (org_id: A) is 403: an organization's admin makes keys of its own organization only.
 # - A webhook endpoint takes an API key (or a signature, or nothing when public), never a user's token: 403 for
 #   tokens, the platform admin's included — people run workflows through POST /api/workflows/{name}/execute.
+# - Checking a DAG definition (POST dags/validate) is for the admins who author DAGs (an organization's too): it
+#   reads the names of the registered workflows its actions call. The schema, the node types and a workflow's graph
+#   are any caller's (the graph follows GET workflows: a workflow the caller may not list is a 404).
 # - Health is public: any credentials, even invalid ones, get its public answer.
 # - Schedules belong to the app, not to an organization: any caller lists (and reads) the scheduled workflows it
 #   may run; running one now, pausing and resuming are the platform admin's (an organization's admin included, 403).
@@ -353,6 +360,11 @@ REQUESTS: dict[str, Build] = {
     "PATCH organizations/{organization_id}": organization_request({"allowed_workflows": None}),
     "DELETE organizations/{organization_id}": organization_delete,
     "GET health": fixed("health"),
+    "GET dags/schema": fixed("dags/schema"),
+    "GET dags/node-types": fixed("dags/node-types"),
+    "POST dags/validate": fixed("dags/validate", {"name": "matrix_dag", "nodes": [
+        {"id": "only", "type": "transform", "data": {"value": 1}}]}),
+    "GET workflows/{name}/graph": fixed("workflows/echo_any/graph", name="echo_any"),
     "GET schedules": fixed("schedules"),
     "GET schedules/{name}": fixed("schedules/matrix_scheduled", name="matrix_scheduled"),
     "POST schedules/{name}/trigger": fixed("schedules/matrix_scheduled/trigger", name="matrix_scheduled"),

@@ -7,7 +7,6 @@ from shared.api.routes import ApiCall, Route
 from shared.dag.graph_view import graph_view
 from shared.dag.nodes import handlers
 from shared.dag.schema import dag_schema
-from shared.dag.validation import check_definition
 from shared.errors import WorkflowNotFoundError
 from shared.identity import policy
 from shared.runtime import get_runtime
@@ -25,6 +24,8 @@ async def list_node_types(call: ApiCall) -> func.HttpResponse:
 
 async def validate_dag(call: ApiCall) -> func.HttpResponse:
     """Check a definition against the registered workflows: 200 `{"valid": true}`, or 422 naming every problem."""
+    from shared.dag.validation import check_definition  # Jinja2 loads on first use: function_app imports quickly
+
     raw = json_object(call.request.get_body() or b"")
     runtime = await get_runtime()
     check_definition(raw, runtime.registry)

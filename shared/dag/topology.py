@@ -22,8 +22,11 @@ class Topology:
     edges: list[tuple[str, str]]
     successors: dict[str, list[str]] = field(init=False)
     predecessors: dict[str, list[str]] = field(init=False)
+    position: dict[str, int] = field(init=False)
+    _ancestors: dict[str, frozenset[str]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        self.position = {node: index for index, node in enumerate(self.ids)}
         self.successors = {node: [] for node in self.ids}
         self.predecessors = {node: [] for node in self.ids}
         for source, target in dict.fromkeys(self.edges):
@@ -43,20 +46,42 @@ class Topology:
     def reachable(self, starts: Iterable[str]) -> set[str]:
         return _walk(starts, self.successors)
 
-    def ancestors(self, node: str) -> set[str]:
+    def ancestors(self, node: str) -> frozenset[str]:
         """Every node with a path to `node` (not `node` itself unless it is on a cycle)."""
-        return _walk(self.predecessors[node], self.predecessors)
+        if self._ancestors is None:
+            self._ancestors = self._acyclic_ancestors()
+        known = self._ancestors.get(node)
+        return known if known is not None else frozenset(_walk(self.predecessors[node], self.predecessors))
+
+    def _acyclic_ancestors(self) -> dict[str, frozenset[str]]:
+        """The ancestors of every node not on or after a cycle, all at once in topological order (Kahn), so a
+        500-node chain costs one pass instead of a walk per node."""
+        waiting = {node: len(self.predecessors[node]) for node in self.ids}
+        ready = [node for node in self.ids if not waiting[node]]
+        found: dict[str, frozenset[str]] = {}
+        while ready:
+            node = ready.pop()
+            found[node] = frozenset().union(*(found[p] | {p} for p in self.predecessors[node]))
+            for successor in self.successors[node]:
+                waiting[successor] -= 1
+                if not waiting[successor]:
+                    ready.append(successor)
+        return found
 
     def components(self) -> list[list[str]]:
         """Weakly connected components, each in definition order, the components ordered by their first node."""
+        neighbours = {n: self.successors[n] + self.predecessors[n] for n in self.ids}
         seen: set[str] = set()
         found = []
         for node in self.ids:
             if node not in seen:
-                members = _walk([node], {n: self.successors[n] + self.predecessors[n] for n in self.ids})
+                members = _walk([node], neighbours)
                 seen |= members
-                found.append([n for n in self.ids if n in members])
+                found.append(self._in_order(members))
         return found
+
+    def _in_order(self, members: set[str]) -> list[str]:
+        return sorted(members, key=self.position.__getitem__)
 
     def cycles(self) -> list[list[str]]:
         """One closed path per strongly connected component that holds a cycle: `[a, b, c, a]`."""
@@ -74,10 +99,9 @@ class Topology:
         components = []
         for node in reversed(order):
             if node not in assigned:
-                members = _walk([node], {n: [p for p in self.predecessors[n] if p not in assigned] for n in self.ids})
-                members.add(node)
+                members = _walk([node], self.predecessors, skip=assigned)
                 assigned |= members
-                components.append([n for n in self.ids if n in members])
+                components.append(self._in_order(members))
         return components
 
     def _cycle_through(self, component: list[str]) -> list[str]:
@@ -98,12 +122,12 @@ class Topology:
         return [start, start]  # not reached: every strong component with a cycle has a path back to its start
 
 
-def _walk(starts: Iterable[str], neighbours: dict[str, list[str]]) -> set[str]:
+def _walk(starts: Iterable[str], neighbours: dict[str, list[str]], skip: set[str] | None = None) -> set[str]:
     seen: set[str] = set()
     stack = list(starts)
     while stack:
         node = stack.pop()
-        if node not in seen:
+        if node not in seen and (skip is None or node not in skip):
             seen.add(node)
             stack.extend(neighbours[node])
     return seen

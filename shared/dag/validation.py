@@ -195,7 +195,7 @@ class _Level:
     def scope(self, topology: Topology, node_id: str, parameters: frozenset[str] | None,
               extra: frozenset[str] = frozenset()) -> Scope:
         names = BASE_NAMES | (BODY_NAMES if self.in_loop else frozenset()) | extra
-        return Scope(names, frozenset(topology.ancestors(node_id)) | self.outer_upstream, parameters, self.in_loop)
+        return Scope(names, topology.ancestors(node_id) | self.outer_upstream, parameters, self.in_loop)
 
 
 class _GraphChecks:
@@ -264,7 +264,7 @@ class _GraphChecks:
         self.check_templates(level, topology, node, handler)
         body = body_of(node)
         if body is not None and handler.body_field is not None:
-            upstream = frozenset(topology.ancestors(node.id)) | level.outer_upstream
+            upstream = topology.ancestors(node.id) | level.outer_upstream
             self.check_level(_Level(body, f"{level.where(node.id)}.data.{handler.body_field}.", upstream, True))
 
     def config_problems(self, level: _Level, node: DagNode, handler: NodeHandler) -> Any:
@@ -279,8 +279,10 @@ class _GraphChecks:
     def edge_rule_problems(self, level: _Level, node: DagNode, handler: NodeHandler) -> list[FieldError]:
         if handler.is_gateway:
             return gateway_problems(level, node, handler)
+        if node.type != "join":
+            return []
         incoming = [edge for _, edge in level.edges if edge.target == node.id]
-        if node.type == "join" and len(incoming) < 2:
+        if len(incoming) < 2:
             return [FieldError(level.where(node.id), f"a join waits for two or more branches; this one has "
                                                      f"{len(incoming)} incoming edge(s)", "join_too_few_inputs")]
         return []

@@ -4,9 +4,13 @@ cannot register is a load error naming why, while the others still load (shared.
 from __future__ import annotations
 
 import json
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from shared.dag.graph_view import graph_view
 from shared.dag.loader import discover_all, load_dags
@@ -109,7 +113,28 @@ def test_skip_rules_of_python_discovery_apply_to_dag_files(tmp_path: Path) -> No
     assert "conduitignore" in skipped["drafts"] and skipped[".git"] == "hidden folder"
 
 
-def test_the_platform_examples_load_validate_and_have_graphs() -> None:
+@pytest.fixture
+def fresh_platform_modules() -> Iterator[None]:
+    """Platform modules import once per process, into the registry current at the time: discovering them into a
+    new registry needs them imported afresh, and the process's own modules back afterwards (else the host's
+    registry, loaded later by another test, would find them imported and register nothing)."""
+    kept = {name: module for name, module in sys.modules.items() if _under_platform(module)}
+    for name in kept:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in [name for name, module in sys.modules.items() if _under_platform(module)]:
+            del sys.modules[name]
+        sys.modules.update(kept)
+
+
+def _under_platform(module: Any) -> bool:
+    file = getattr(module, "__file__", None)
+    return bool(file) and Path(file).resolve().is_relative_to(PLATFORM_DIR.resolve())
+
+
+def test_the_platform_examples_load_validate_and_have_graphs(fresh_platform_modules: None) -> None:
     # Given the shipped platform folder
     registry = FunctionRegistry()
     # When it is discovered

@@ -147,6 +147,16 @@ class FormNotFoundError(NotFoundError):
         self.form_id = form_id
 
 
+class DagNotFoundError(NotFoundError):
+    """No DAG created through the API has this name in the scopes the caller can see."""
+
+    code = "dag_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No DAG named '{name}' was created through the API here. GET /api/dags lists the DAGs.")
+        self.name = name
+
+
 class FormFieldNotFoundError(NotFoundError):
     """The form has no such field, or the field takes no options from a data provider."""
 

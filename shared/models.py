@@ -209,6 +209,14 @@ class ExecutionRequest:
     transient: bool = False
     no_cache: bool = False  # a data provider's run skips the cache read and refreshes the entry
     role: FunctionRole = "workflow"  # how the named function is used: one function may be both (see registry)
+    # A stored (API-created) DAG's version pinned to this run, and the scope that owns it: a queued run, a retry or a
+    # takeover runs exactly this version, even after the definition was changed or deleted (shared.dag.library).
+    definition_version: int | None = None
+    definition_scope: str | None = None
+    # What to run instead of looking `name` up: the engine's resolver sets it for a stored DAG, and
+    # `POST /api/dags/execute` for a definition that is registered nowhere. A `FunctionMetadata` (shared.functions
+    # ranks above this module, hence Any).
+    definition: Any = None
 
     @property
     def effective_scope(self) -> str:
@@ -272,6 +280,9 @@ class ExecutionRecord:
     # When clean-up or recovery last sent its message again; for a run whose id carries its schedule slot instead of
     # its creation time (`slot_execution_id`), when it was submitted.
     requeued_at: datetime | None = None
+    # The stored DAG version (and its owning scope) the execution runs; None for everything else.
+    definition_version: int | None = None
+    definition_scope: str | None = None
     etag: str | None = None
     # The `CallerId` column, derived from `caller` when written: whose execution it is, also in light reads.
     caller_id: str | None = field(default=None, compare=False)
@@ -336,4 +347,10 @@ class ExecutionRecord:
             "caller": self.caller,
             "scope": self.scope,
             "attempt": self.attempt,
-        }
+        } | self.definition_pin()
+
+    def definition_pin(self) -> dict[str, Any]:
+        """`definition_version` and `definition_scope` of a run of a stored DAG (nothing for other runs)."""
+        if self.definition_version is None:
+            return {}
+        return {"definition_version": self.definition_version, "definition_scope": self.definition_scope}

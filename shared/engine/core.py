@@ -36,6 +36,7 @@ from shared.engine.invocation import Invocation, Pipeline
 from shared.engine.layers import captured, classified
 from shared.engine.options import shaped
 from shared.engine.persistence import persisted
+from shared.engine.resolution import DefinitionResolver, resolve_request
 from shared.engine.scripts import Script, compile_script, namespace_for
 from shared.engine.supervision import supervised
 from shared.engine.threads import SyncRunner
@@ -70,6 +71,7 @@ class Engine:
         self.store = store
         self.cache = cache
         self.config = config  # stored config for `context.get_config`/`get_secret`; None: app settings only
+        self.resolver: DefinitionResolver | None = None  # stored DAGs; the runtime attaches it (resolution.py)
         self.threads = SyncRunner(sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64")))
         store_of = lambda: self.store  # noqa: E731 - the store may be attached after construction
         cache_of = lambda: self.cache  # noqa: E731 - so may the cache
@@ -78,7 +80,13 @@ class Engine:
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         """Run one execution. Raises only for caller errors, before any user code runs or anything is stored."""
+        await self.resolve(request)
         return await self.run(self.prepare(request))
+
+    async def resolve(self, request: ExecutionRequest) -> None:
+        """Find a workflow the registry does not hold (a stored DAG) and pin its version on the request; call it
+        before `prepare` wherever a run by name starts (see shared.engine.resolution)."""
+        await resolve_request(request, self.registry, self.resolver)
 
     async def run(self, invocation: Invocation) -> ExecutionResult:
         """Run a prepared invocation through the pipeline; never raises for anything the user code did.
@@ -105,6 +113,7 @@ class Engine:
         """
         request = request_from_record(record)
         try:
+            await self.resolve(request)  # the version the record pins, whatever is current now
             invocation = self.prepare(request)
         except (InputValidationError, WorkflowNotFoundError) as error:
             assert self.store is not None
@@ -130,7 +139,7 @@ class Engine:
             namespace = namespace_for(script, {"context": context, **request.parameters})
             capture = capture_for(request, name, module="__main__")
             return self._invocation(request, context, name, SCRIPT_TIMEOUT_SECONDS, capture, script, namespace)
-        metadata = self.registry.get(request.name or "")
+        metadata = request.definition if request.definition is not None else self.registry.get(request.name or "")
         as_provider = request.role == "data_provider"
         if as_provider and (metadata is None or not metadata.is_data_provider):
             raise DataProviderNotFoundError(request.name or "")
@@ -234,4 +243,6 @@ def request_from_record(record: ExecutionRecord) -> ExecutionRequest:
         scope=record.scope,
         trigger=record.trigger or {"kind": "queue"},
         trigger_data=record.trigger_data,
+        definition_version=record.definition_version,
+        definition_scope=record.definition_scope,
     )

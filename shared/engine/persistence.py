@@ -55,4 +55,6 @@ def running_record(invocation: Invocation) -> ExecutionRecord:
         lease_owner=WORKER_ID,
         lease_expires_at=lease_until(started),
         deadline_at=deadline_for(started, invocation.timeout_seconds),
+        definition_version=request.definition_version,
+        definition_scope=request.definition_scope,
     )

@@ -127,15 +127,6 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
     """Validate, then run now (`wait`) or record Pending and enqueue."""
     _check_call(call)
     caller = call.resolved_caller()
-    metadata = services.registry.get(call.workflow_name)
-    if metadata is None or not metadata.is_workflow:
-        raise WorkflowNotFoundError(call.workflow_name)
-    policy.check_may_run(caller, call.workflow_name)
-    policy.check_log_level(caller, call.log_level)
-    requested: policy.ExecutionMode | None = None if call.wait is None else "sync" if call.wait else "async"
-    wait = policy.waits_for_result(metadata.execution_mode, requested, call.idempotency_key)
-    if wait and call.execution_id is not None:
-        raise ServiceCallError("execution_id can be fixed only for a queued run (wait=False)")
     request = ExecutionRequest(
         caller=caller,
         name=call.workflow_name,
@@ -144,6 +135,16 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
         trigger=call.trigger(),
         trigger_data=call.trigger_data,
     )
+    await services.engine.resolve(request)  # a stored DAG: found, and its current version pinned to this run
+    metadata = request.definition or services.registry.get(call.workflow_name)
+    if metadata is None or not metadata.is_workflow:
+        raise WorkflowNotFoundError(call.workflow_name)
+    policy.check_may_run(caller, call.workflow_name)
+    policy.check_log_level(caller, call.log_level)
+    requested: policy.ExecutionMode | None = None if call.wait is None else "sync" if call.wait else "async"
+    wait = policy.waits_for_result(metadata.execution_mode, requested, call.idempotency_key)
+    if wait and call.execution_id is not None:
+        raise ServiceCallError("execution_id can be fixed only for a queued run (wait=False)")
     if call.execution_id is not None:
         request.execution_id = call.execution_id
     invocation = services.engine.prepare(request)  # raises for unknown workflows and invalid input, before storage
@@ -282,6 +283,8 @@ async def _enqueue(
         input_data=request.parameters,
         trigger_data=request.trigger_data,
         timeout_seconds=int(timeout_seconds),
+        definition_version=request.definition_version,
+        definition_scope=request.definition_scope,
     )
     if key:
         created = await services.store.create_with_key(record, key)

@@ -24,7 +24,7 @@ from shared.storage.packing import (
     pack_small_json,
     unpack_json,
 )
-from shared.storage.scalars import BY_ATTR, SCALARS, UPDATABLE, as_int, decode_scalars, encode_scalars
+from shared.storage.scalars import BY_ATTR, FIXED_WHEN_SET, SCALARS, UPDATABLE, as_int, decode_scalars, encode_scalars
 
 Entity = dict[str, Any]
 
@@ -91,6 +91,9 @@ def outcome_entity(
     count and the JSON fields. Each JSON field is bounded (see packing), so the merged entity is too."""
     entity: Entity = _keys(record)
     entity.update(encode_scalars({attr: getattr(record, attr) for attr in BY_ATTR}, omit_none=omit_none))
+    for attr in FIXED_WHEN_SET:  # a finish never clears a pinned DAG version, whoever built the finished record
+        if getattr(record, attr) is None:
+            entity.pop(BY_ATTR[attr].prop, None)
     entity["LogCount"] = record.log_count
     spilled: list[Entity] = []
     for field in fields:

@@ -98,10 +98,14 @@ SCALARS: tuple[Scalar, ...] = (
     Scalar("requeued_at", "RequeuedAt", _time, from_table_time),
     Scalar("error_message", "ErrorMessage", _text(MAX_ERROR_MESSAGE_UNITS), _text_back),
     Scalar("error_type", "ErrorType", _text(MAX_NAME_CHARS), _text_back),
+    Scalar("definition_version", "DefinitionVersion", _int32, as_int),
+    Scalar("definition_scope", "DefinitionScope", _text(MAX_NAME_CHARS), _text_back),
 )
 BY_ATTR = {scalar.attr: scalar for scalar in SCALARS}
-# What `ExecutionStore.update` may change: everything but the timeout, which is fixed when the record is created.
-UPDATABLE = frozenset(BY_ATTR) - {"timeout_seconds"}
+# What `ExecutionStore.update` may change: everything but the timeout and the pinned DAG version, which are fixed
+# when the record is created.
+FIXED_WHEN_SET = ("definition_version", "definition_scope")
+UPDATABLE = frozenset(BY_ATTR) - {"timeout_seconds", *FIXED_WHEN_SET}
 
 
 def encode_scalars(values: Mapping[str, Any], *, omit_none: bool = False) -> Entity:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.compat import finder as bifrost_compat
+from shared.dag.library import DagLibrary
 from shared.engine import finisher, supervision
 from shared.engine.caching import ProviderCache
 from shared.engine.config import ConfigReader
@@ -30,6 +31,7 @@ from shared.models import ExecutionRequest, ExecutionResult
 from shared.storage.account import StorageAccount
 from shared.storage.api_keys import ApiKeyStore
 from shared.storage.config import ConfigStore
+from shared.storage.dags import DagStore
 from shared.storage.executions import ExecutionStore
 from shared.storage.forms import FormStore
 from shared.storage.organizations import OrganizationStore
@@ -46,6 +48,7 @@ class Runtime(Services):
     watchdog: LoopWatchdog | None = field(default=None, repr=False)
     authenticator: Authenticator | None = field(default=None, repr=False)  # None in runtimes built by tests
     schedules: ScheduleStore | None = field(default=None, repr=False)  # None in runtimes built without schedules
+    dags: DagLibrary | None = field(default=None, repr=False)  # stored DAGs; None in runtimes built without them
 
     def workflow_names(self) -> frozenset[str]:
         return frozenset(metadata.name for metadata in self.registry.list("workflow"))
@@ -71,6 +74,8 @@ class Runtime(Services):
             await self.forms.close()
         if self.schedules is not None:
             await self.schedules.close()
+        if self.dags is not None:
+            await self.dags.store.close()
         if self.engine.config is not None:
             await self.engine.config.store.close()
         if self.authenticator is not None:  # writes the keys' last uses noted since its last pass
@@ -136,13 +141,17 @@ async def _create_runtime() -> Runtime:
     forms = FormStore.open(account)
     config = ConfigStore.open(account)
     schedules = ScheduleStore.open(account)
+    dag_store = DagStore.open(account)
     authenticator = Authenticator(ApiKeyStore.open(account), OrganizationStore.open(account))
     await asyncio.gather(store.ensure_tables(), queue.ensure(), cache.ensure_table(), forms.ensure_table(),
-                         config.ensure_table(), schedules.ensure_table(), authenticator.ensure_tables())
+                         config.ensure_table(), schedules.ensure_table(), dag_store.ensure_table(),
+                         authenticator.ensure_tables())
     engine = Engine(registry, store, cache=cache, config=ConfigReader(config))
+    dags = DagLibrary(dag_store, registry)
+    engine.resolver = dags  # every run by name finds stored DAGs (shared.engine.resolution)
     watchdog = LoopWatchdog.watch_running_loop()
     return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, forms=forms,
-                   watchdog=watchdog, authenticator=authenticator, schedules=schedules)
+                   watchdog=watchdog, authenticator=authenticator, schedules=schedules, dags=dags)
 
 
 async def get_authenticator() -> Authenticator:
@@ -164,6 +173,18 @@ async def get_schedules() -> ScheduleStore:
         await store.ensure_table()
         runtime.schedules = runtime.schedules or store
     return runtime.schedules
+
+
+async def get_dags() -> DagLibrary:
+    """This loop's stored-DAG library (a runtime installed without one gets one over the configured storage, and
+    its engine resolves stored DAGs from then on)."""
+    runtime = await get_runtime()
+    if runtime.dags is None:
+        store = DagStore.open(StorageAccount.from_env())
+        await store.ensure_table()
+        runtime.dags = runtime.dags or DagLibrary(store, runtime.registry)
+        runtime.engine.resolver = runtime.engine.resolver or runtime.dags
+    return runtime.dags
 
 
 async def close_runtimes() -> None:

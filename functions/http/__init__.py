@@ -3,6 +3,7 @@ and wrong methods the same way under every host (shared.api.routes)."""
 
 from functions.http import (
     config,
+    dag_library,
     dags,
     data_providers,
     endpoints,
@@ -25,6 +26,7 @@ TABLE = RouteTable(
         *scripts.routes,
         *data_providers.routes,
         *forms.routes,
+        *dag_library.routes,
         *config.routes,
         *keys.routes,
         *organizations.routes,

@@ -359,3 +359,30 @@ def config_list_scopes(caller: Caller) -> tuple[str, ...]:
     if caller.is_platform_admin and scope != GLOBAL_SCOPE:
         return (scope, GLOBAL_SCOPE)
     return (scope,)
+
+
+# DAGs created through the API -----------------------------------------------------------------------------------
+
+
+def check_dag_admin(caller: Caller, action: str) -> None:
+    """Creating, changing, deleting and running unregistered DAGs is for admins, as for forms: platform admins in
+    the scope they act in (GLOBAL without X-Organization-Id: the DAGs every organization sees), an organization's
+    admins in their organization. A DAG runs only registered functions, sandboxed templates and HTTP calls, so an
+    organization's admin may author its own; inline Python (scripts) stays with platform admins."""
+    require_admin(caller, action)
+
+
+def dag_owner_scope(caller: Caller) -> str:
+    """The scope a stored DAG belongs to: the one its admin acts in."""
+    return caller.scope
+
+
+def dag_lookup_scopes(caller: Caller) -> tuple[str, ...]:
+    """Where the DAGs a caller reads and runs live, nearest first: its organization's, then the global ones (an
+    organization's DAG of the same name shadows a global one). Another organization's are never looked at."""
+    return form_lookup_scopes(caller)
+
+
+def sees_dag(caller: Caller, name: str) -> bool:
+    """Whether a DAG exists for this caller (if not it is answered 404): whoever may run it may read and list it."""
+    return may_list_function(caller, name)

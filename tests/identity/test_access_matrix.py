@@ -77,6 +77,12 @@ DELETE forms/{form_id}                           401  401  401  401  401  401  4
 POST forms/{form_id}/fields/{field}/options      401  401  401  401  401  401  401  200  200  200  404  200  404  200
 POST forms/{form_id}/submit                      401  401  401  401  401  401  401  200  200  200  404  200  404  200
 POST forms/{form_id}/startup                     401  401  401  401  401  401  401  200  200  200  404  200  404  200
+GET dags                                         401  401  401  401  401  401  401  200  200  200  200  200  200  200
+POST dags                                        401  401  401  401  401  401  401  403  403  403  403  201  201  201
+POST dags/execute                                401  401  401  401  401  401  401  403  403  403  403  200  200  200
+GET dags/{name}                                  401  401  401  401  401  401  401  200  200  200  404  200  404  200
+PUT dags/{name}                                  401  401  401  401  401  401  401  403  403  403  403  200  404  200
+DELETE dags/{name}                               401  401  401  401  401  401  401  403  403  403  403  204  404  204
 GET config                                       401  401  401  401  401  401  401  403  403  403  403  200  200  200
 GET config/{key}                                 401  401  401  401  401  401  401  403  403  403  403  200  404  200
 PUT config/{key}                                 401  401  401  401  401  401  401  403  403  403  403  200  200  200
@@ -116,6 +122,9 @@ GET health                                       200  200  200  200  200  200  2
 # - Checking a DAG definition (POST dags/validate) is for the admins who author DAGs (an organization's too): it
 #   reads the names of the registered workflows its actions call. The schema, the node types and a workflow's graph
 #   are any caller's (the graph follows GET workflows: a workflow the caller may not list is a 404).
+# - Stored DAGs are managed like forms: an organization's admins (and platform admins) create, change and delete
+#   those of the scope they act in (B's admin creates B's own; A's are 404 to it), every caller of a scope reads and
+#   lists its DAGs and the global ones; running an unregistered DAG (dags/execute) is for the same admins.
 # - Health is public: any credentials, even invalid ones, get its public answer.
 # - Schedules belong to the app, not to an organization: any caller lists (and reads) the scheduled workflows it
 #   may run; running one now, pausing and resuming are the platform admin's (an organization's admin included, 403).
@@ -168,6 +177,7 @@ class World:
     form_a: str = ""
     config_a: str = ""
     key_a: str = ""
+    dag_a: str = ""
 
 
 @dataclass(frozen=True)
@@ -323,6 +333,30 @@ async def form_create(api: Api, world: World, caller: str) -> Request:
     return Request(f"{BASE}/forms", {}, form_document(f"mx-{uuid.uuid4().hex[:10]}"))
 
 
+def dag_document(name: str, description: str = "Matrix DAG") -> dict[str, Any]:
+    return {"name": name, "description": description, "execution_mode": "sync",
+            "nodes": [{"id": "double", "type": "transform", "data": {"value": "{{ inputs.n * 2 }}"}}], "edges": []}
+
+
+async def new_dag(api: Api, world: World) -> str:
+    name = f"mx-dag-{uuid.uuid4().hex[:10]}"
+    await made(api, 201, "list_dags", "POST", f"{BASE}/dags", body=dag_document(name),
+               headers=bearer(token("ann", world.org_a, "OrgAdmin")))
+    return name
+
+
+def dag_request(body: bool = False, fresh: bool = False) -> Build:
+    async def build(api: Api, world: World, caller: str) -> Request:
+        name = await new_dag(api, world) if fresh else world.dag_a
+        document = dag_document(name, "Changed") if body else None
+        return Request(f"{BASE}/dags/{name}", {"name": name}, document, target=name)
+    return build
+
+
+async def dag_create(api: Api, world: World, caller: str) -> Request:
+    return Request(f"{BASE}/dags", {}, dag_document(f"mx-dag-{uuid.uuid4().hex[:10]}"))
+
+
 SCRIPT = base64.b64encode(b"result = 1").decode()
 REQUESTS: dict[str, Build] = {
     "GET workflows": fixed("workflows"),
@@ -346,6 +380,12 @@ REQUESTS: dict[str, Build] = {
                                                                 field="note"),
     "POST forms/{form_id}/submit": form_request("/submit", {"values": {"note": "XS"}}),
     "POST forms/{form_id}/startup": form_request("/startup", {"note": "start"}),
+    "GET dags": fixed("dags"),
+    "POST dags": dag_create,
+    "POST dags/execute": fixed("dags/execute", {"dag": dag_document("mx_adhoc"), "event_payload": {"n": 2}}),
+    "GET dags/{name}": dag_request(),
+    "PUT dags/{name}": dag_request(body=True, fresh=True),
+    "DELETE dags/{name}": dag_request(fresh=True),
     "GET config": fixed("config"),
     "GET config/{key}": config_read,
     "PUT config/{key}": config_put,
@@ -372,7 +412,7 @@ REQUESTS: dict[str, Build] = {
     "POST schedules/{name}/resume": fixed("schedules/matrix_scheduled/resume", name="matrix_scheduled"),
     "* endpoints/{name}": fixed("endpoints/hook_echo", {"name": "matrix"}, name="hook_echo"),
 }
-LISTINGS = ("GET workflows/executions", "GET forms", "GET keys", "GET config")
+LISTINGS = ("GET workflows/executions", "GET forms", "GET keys", "GET config", "GET dags")
 
 
 # The world ---------------------------------------------------------------------------------------------------------
@@ -428,6 +468,7 @@ async def build_world(api: Api, storage_connection_string: str) -> World:
     world.form_a = await new_form(api, world)
     world.config_a = await new_config(api, world)
     world.key_a = key_a["id"]
+    world.dag_a = await new_dag(api, world)
     return world
 
 
@@ -468,7 +509,7 @@ def hidden_in_listings(world: World, caller: str) -> set[str]:
     """What a listing must not name for this caller: A's resources for B's callers; A's user's execution for the
     other users of A (users list their own executions only)."""
     if caller in OF_B:
-        return {world.execution_a, world.form_a, world.config_a, world.key_a}
+        return {world.execution_a, world.form_a, world.config_a, world.key_a, world.dag_a}
     if caller in ("keyA", "usA2"):
         return {world.execution_a}
     return set()

@@ -6,9 +6,8 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.api.http import json_response
+from shared.api.http import json_object, json_response
 from shared.api.routes import ApiCall, Route
-from shared.dag.definition import DagDefinition
 from shared.dag.library import DagView
 from shared.executions.queries import result_to_api
 from shared.executions.service import run_now
@@ -26,8 +25,13 @@ class DagExecuteBody(BaseModel):
     """Body of `POST /api/dags/execute`: the definition to run and its event payload (the run's inputs)."""
 
     model_config = ConfigDict(extra="forbid")
-    dag: DagDefinition
+    dag: dict[str, Any]  # checked as a whole by the DAG validator: every problem at once, at `dag.<where>`
     event_payload: dict[str, Any] = Field(default_factory=dict)
+
+
+def _definition(call: ApiCall) -> dict[str, Any]:
+    """The body as JSON: the DAG validator reads it whole, so that one 422 names every problem (shape and graph)."""
+    return json_object(call.request.get_body() or b"")
 
 
 def _dag(view: DagView, status: int = 200) -> func.HttpResponse:
@@ -40,7 +44,7 @@ def _dag(view: DagView, status: int = 200) -> func.HttpResponse:
 async def create_dag(call: ApiCall) -> func.HttpResponse:
     """Store a new DAG in the scope the admin acts in: 201 with version 1 and its ETag."""
     library = await get_dags()
-    return _dag(await library.create(call.known_caller, call.body), 201)
+    return _dag(await library.create(call.known_caller, _definition(call)), 201)
 
 
 async def list_dags(call: ApiCall) -> func.HttpResponse:
@@ -61,7 +65,7 @@ async def update_dag(call: ApiCall) -> func.HttpResponse:
     """Store the next version of a DAG (`If-Match`: only if the ETag still names the current one, else 412)."""
     library = await get_dags()
     if_match = call.request.headers.get("if-match")
-    return _dag(await library.update(call.known_caller, call.path("name"), call.body, if_match))
+    return _dag(await library.update(call.known_caller, call.path("name"), _definition(call), if_match))
 
 
 async def delete_dag(call: ApiCall) -> func.HttpResponse:
@@ -86,9 +90,9 @@ async def execute_dag(call: ApiCall) -> func.HttpResponse:
 
 routes = [
     Route("GET", "dags", list_dags),
-    Route("POST", "dags", create_dag, access="org_admin", body=DagDefinition, status=201),
+    Route("POST", "dags", create_dag, access="org_admin", status=201),
     Route("POST", "dags/execute", execute_dag, access="org_admin", body=DagExecuteBody),
     Route("GET", "dags/{name}", get_dag, query=DagQuery),
-    Route("PUT", "dags/{name}", update_dag, access="org_admin", body=DagDefinition),
+    Route("PUT", "dags/{name}", update_dag, access="org_admin"),
     Route("DELETE", "dags/{name}", delete_dag, access="org_admin", status=204),
 ]

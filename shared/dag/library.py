@@ -103,12 +103,12 @@ class DagLibrary:
     cache_size: int = CACHE_SIZE
     _versions: OrderedDict[tuple[str, str, int], ResolvedDefinition] = field(default_factory=OrderedDict)
 
-    async def create(self, caller: Caller, definition: DagDefinition) -> DagView:
+    async def create(self, caller: Caller, raw: dict[str, Any]) -> DagView:
         """Store a new DAG in the scope the admin acts in, as version 1 (or after the versions a deleted DAG of
         that name left). 409 when the scope has one of that name, or a registered function (a file DAG, a Python
         workflow) is called so: the registry would always win the name."""
         policy.check_dag_admin(caller, "create DAGs")
-        checked = self._checked(definition)
+        checked = self._checked(raw)
         if self.registry.get(checked.name) is not None:
             raise ConflictError(
                 f"'{checked.name}' is the name of a registered function; a stored DAG needs a name of its own.",
@@ -118,12 +118,13 @@ class DagLibrary:
                                          _author(caller))
         return _view(stored)
 
-    async def update(self, caller: Caller, name: str, definition: DagDefinition, if_match: str | None) -> DagView:
-        """Store the next version of a DAG of the caller's scope; runs already started keep theirs."""
+    async def update(self, caller: Caller, name: str, raw: dict[str, Any], if_match: str | None) -> DagView:
+        """Store the next version of a DAG of the caller's scope; runs already started keep theirs. The body is
+        the whole definition (its `name` may be left out; `version` is storage's and ignored)."""
         policy.check_dag_admin(caller, "change DAGs")
-        if "name" in definition.model_fields_set and definition.name != name:
+        if "name" in raw and raw["name"] != name:
             raise InputValidationError([FieldError("name", f"a DAG's name cannot change; this is DAG '{name}'")])
-        checked = self._checked(definition.model_copy(update={"name": name}))
+        checked = self._checked(raw | {"name": name})
         stored = await self.store.update(policy.dag_owner_scope(caller), name, _document(checked), _author(caller),
                                          if_match)
         return _view(stored)
@@ -170,12 +171,16 @@ class DagLibrary:
                 return self._remember(head)
         return None
 
-    def adhoc_request(self, caller: Caller, definition: DagDefinition, payload: dict[str, Any]) -> ExecutionRequest:
+    def adhoc_request(self, caller: Caller, raw: dict[str, Any], payload: dict[str, Any]) -> ExecutionRequest:
         """`POST /api/dags/execute`: run a definition that is registered nowhere, as itself, with the payload as
         its inputs (its parameters' validation applies). Recorded like any run, trigger kind `dag_execute`; it is
         not pinned to a stored version (there is none), so it runs in the process that received it."""
         policy.check_dag_admin(caller, "run unregistered DAGs")
-        checked = check(definition, self.registry)
+        try:
+            checked = check(raw, self.registry)
+        except InputValidationError as invalid:  # every problem, each where it is in this body
+            raise InputValidationError([FieldError(f"dag.{e.field}" if e.field != "dag" else e.field, e.message)
+                                        for e in invalid.errors], invalid.message) from None
         return ExecutionRequest(
             caller=caller,
             name=checked.name,
@@ -184,21 +189,21 @@ class DagLibrary:
             definition=dag_metadata(checked),
         )
 
-    def _checked(self, definition: DagDefinition) -> DagDefinition:
+    def _checked(self, raw: dict[str, Any]) -> DagDefinition:
+        """The definition, or one 422 with every problem: the validator's and what a stored DAG may not have."""
         problems: list[FieldError] = []
-        if definition.name in RESERVED_NAMES:
-            problems.append(FieldError("name", f"'{definition.name}' is a path of /api/dags/, not a DAG name"))
-        if definition.schedule is not None:
+        if raw.get("name") in RESERVED_NAMES:
+            problems.append(FieldError("name", f"'{raw['name']}' is a path of /api/dags/, not a DAG name"))
+        if raw.get("schedule") is not None:
             problems.append(FieldError("schedule", "a stored DAG cannot be scheduled: scheduled DAGs live in "
                                                    "*.dag.json files, deployed with the app"))
-        if definition.endpoint_enabled:
+        if raw.get("endpoint_enabled"):
             problems.append(FieldError("endpoint_enabled", "a stored DAG cannot be a webhook endpoint: endpoints "
                                                            "live in *.dag.json files, deployed with the app"))
         try:
-            checked = check(definition, self.registry)
+            checked = check(raw, self.registry)
         except InputValidationError as invalid:
-            problems += invalid.errors
-            checked = definition
+            raise InputValidationError(problems + invalid.errors, invalid.message) from None
         if problems:
             raise InputValidationError(problems, "The DAG definition is not valid")
         return checked

@@ -81,11 +81,6 @@ class DagStore(TableStore):
         """Exactly `version` (it outlives changes and the DAG's deletion): one point read."""
         return await self._read(scope, version_key(name, version), name)
 
-    async def list(self, scope: str) -> list[StoredDag]:
-        """The current version of every DAG the scope owns, by name (one partition read of head rows)."""
-        rows = self._table.query_entities(_HEADS_FILTER, parameters={"pk": scope, "kind": HEAD})
-        return [_from_entity(row) async for row in rows]
-
     async def versions(self, scope: str, name: str) -> list[int]:
         """Every version number stored for `name`, oldest first (one range read of keys only)."""
         if key_problem(scope) or key_problem(head_key(name)):
@@ -158,6 +153,11 @@ class DagStore(TableStore):
             await self._table.delete_entity(scope, head_key(name), **options)
         except ResourceModifiedError:
             raise _stale(name, if_match) from None
+
+    async def list(self, scope: str) -> list[StoredDag]:
+        """The current version of every DAG the scope owns, by name (one partition read of head rows)."""
+        rows = self._table.query_entities(_HEADS_FILTER, parameters={"pk": scope, "kind": HEAD})
+        return [_from_entity(row) async for row in rows]
 
     async def _read(self, scope: str, row_key: str, name: str) -> StoredDag | None:
         if key_problem(scope) or key_problem(row_key):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from shared.errors import FieldError, InputValidationError
 from shared.forms import conditions, expressions
 from shared.forms.model import CHOICE_TYPES, MAX_FIELDS, TEXT_TYPES, FieldRefInput, Form, FormField, StaticInput
-from shared.functions.registry import FunctionMetadata, FunctionRegistry
+from shared.functions.registry import FunctionMetadata
 from shared.functions.validation import validate_parameters
 
 # Which parameter types (shared.functions.param_types) each field type can carry. A value the type accepts may
@@ -30,18 +30,27 @@ CARRIES: dict[str, frozenset[str]] = {
     "radio": frozenset({"string", "int", "float", "bool", "email", "choice", "json"}),
     "multiselect": frozenset({"list", "json"}),
 }
+
+
+class FunctionLookup(Protocol):
+    """What a form is checked against: the registry, or the registry with the stored DAGs the form names (a form
+    may run a DAG created through the API; see FormService)."""
+
+    def get(self, name: str) -> FunctionMetadata | None: ...
+
+
 NUMBER_LIMITS = frozenset({"min", "max"})
 LENGTH_LIMITS = frozenset({"min_length", "max_length"})
 
 
-def check_form(form: Form, registry: FunctionRegistry) -> None:
+def check_form(form: Form, registry: FunctionLookup) -> None:
     """Raise InputValidationError listing every problem of `form`; return when there is none."""
     errors = list(form_problems(form, registry))
     if errors:
         raise InputValidationError(errors, f"The form has {len(errors)} problem(s); each names its field")
 
 
-def form_problems(form: Form, registry: FunctionRegistry) -> Iterator[FieldError]:
+def form_problems(form: Form, registry: FunctionLookup) -> Iterator[FieldError]:
     workflow = _workflow(registry, form.linked_workflow)
     if workflow is None:
         yield FieldError("linked_workflow", f"no workflow named '{form.linked_workflow}' is registered")
@@ -82,12 +91,12 @@ def depends_on(field: FormField) -> list[str]:
     return sorted(read)
 
 
-def _workflow(registry: FunctionRegistry, name: str | None) -> FunctionMetadata | None:
+def _workflow(registry: FunctionLookup, name: str | None) -> FunctionMetadata | None:
     metadata = registry.get(name or "")
     return metadata if metadata is not None and metadata.is_workflow else None
 
 
-def _launch_problems(form: Form, registry: FunctionRegistry) -> Iterator[FieldError]:
+def _launch_problems(form: Form, registry: FunctionLookup) -> Iterator[FieldError]:
     if form.launch_workflow is None:
         if form.allowed_query_params or form.default_launch_params:
             yield FieldError("launch_workflow", "allowed_query_params and default_launch_params need a "
@@ -108,7 +117,7 @@ def _launch_problems(form: Form, registry: FunctionRegistry) -> Iterator[FieldEr
             yield from _fits(launch, name, value, f"default_launch_params.{name}")
 
 
-def _field_problems(field: FormField, path: str, names: set[str], registry: FunctionRegistry) -> Iterator[FieldError]:
+def _field_problems(field: FormField, path: str, names: set[str], registry: FunctionLookup) -> Iterator[FieldError]:
     yield from _choice_problems(field, path)
     yield from _default_problems(field, path)
     yield from _validation_problems(field, path)
@@ -157,7 +166,7 @@ def _validation_problems(field: FormField, path: str) -> Iterator[FieldError]:
 
 
 def _provider_problems(
-    field: FormField, path: str, names: set[str], registry: FunctionRegistry
+    field: FormField, path: str, names: set[str], registry: FunctionLookup
 ) -> Iterator[FieldError]:
     provider = registry.get(field.data_provider or "")
     if provider is None or not provider.is_data_provider:

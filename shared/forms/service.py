@@ -24,10 +24,11 @@ from shared.errors import (
 from shared.executions.queries import result_to_api
 from shared.executions.service import Submission, WorkflowCall, submit
 from shared.executions.services import Services
-from shared.forms.definition import check_form, depends_on
+from shared.forms.definition import FunctionLookup, check_form, depends_on
 from shared.forms.inputs import provider_inputs, visible_values
 from shared.forms.model import Form, FormField, can_be_form_id
 from shared.forms.values import check_values
+from shared.functions.registry import FunctionMetadata
 from shared.identity import policy
 from shared.models import Caller, ExecutionRequest
 from shared.providers.service import ProviderCall, provider_options
@@ -60,7 +61,7 @@ class FormService:
 
     async def create(self, caller: Caller, form: Form) -> FoundForm:
         policy.check_form_admin(caller, "create forms")
-        check_form(form, self.services.registry)
+        check_form(form, await self._functions(caller, form))
         stored = await self.store.create(policy.form_owner_scope(caller), form.id, _document(form))
         return FoundForm(stored, form)
 
@@ -78,7 +79,7 @@ class FormService:
                 "meanwhile is not overwritten; If-Match: * replaces whatever is stored.",
                 details={"form_id": form_id},
             )
-        check_form(form, self.services.registry)
+        check_form(form, await self._functions(caller, form))
         stored = await self.store.replace(policy.form_owner_scope(caller), form_id, _document(form), if_match)
         return FoundForm(stored, form)
 
@@ -171,6 +172,18 @@ class FormService:
             answer.pop("logs", None)
         return answer
 
+    async def _functions(self, caller: Caller, form: Form) -> FunctionLookup:
+        """The registry, plus the stored DAGs (shared.dag.library) the form's workflows name, as the form's own
+        scope finds them: a form may run a DAG created through the API, as every trigger may."""
+        stored: dict[str, FunctionMetadata] = {}
+        for name in {form.linked_workflow, form.launch_workflow} - {None}:
+            if name and self.services.registry.get(name) is None:
+                probe = ExecutionRequest(caller=caller, name=name, scope=policy.form_owner_scope(caller))
+                await self.services.engine.resolve(probe)
+                if probe.definition is not None:
+                    stored[name] = probe.definition
+        return _WithStored(self.services.registry, stored) if stored else self.services.registry
+
     async def _provider(
         self, caller: Caller, found: FoundForm, field: FormField, inputs: dict[str, Any], no_cache: bool
     ) -> dict[str, Any]:
@@ -182,6 +195,17 @@ class FormService:
             organization_id=policy.form_run_scope(caller, found.stored.scope),
         )
         return await provider_options(self.services.engine, call)
+
+
+@dataclass(frozen=True)
+class _WithStored:
+    """A registry seen together with some stored DAGs (which the registry never holds)."""
+
+    registry: FunctionLookup
+    stored: Mapping[str, FunctionMetadata]
+
+    def get(self, name: str) -> FunctionMetadata | None:
+        return self.stored.get(name) or self.registry.get(name)
 
 
 def _as_form_values(form: Form, refused: InputValidationError) -> InputValidationError:

@@ -197,3 +197,23 @@ async def test_a_bad_definition_is_one_422_naming_every_problem_and_writes_nothi
 async def test_a_body_that_is_no_json_object_is_400(api: Api, raw: bytes) -> None:
     status, answer = await api.call("list_dags", "POST", f"{BASE}/dags", raw=raw)
     assert status == 400, answer
+
+
+async def test_a_form_may_name_a_stored_dag_of_its_scope_only(api: Api) -> None:
+    # Given a DAG of organization A
+    org_a, _ = await org_with_key(api)
+    org_b, _ = await org_with_key(api)
+    name = fresh()
+    assert (await create(api, dag(name), in_org(org_a)))[0] == 201
+
+    async def form_in(org: str) -> tuple[int, Any]:
+        form = {"id": f"dl-{uuid.uuid4().hex[:10]}", "name": "Double", "linked_workflow": name,
+                "fields": [{"name": "n", "type": "number", "required": True}]}
+        return await api.call("create_form", "POST", f"{BASE}/forms", body=form, headers=in_org(org))
+
+    # When a form of A and a form of B link to it
+    status_a, made = await form_in(org_a)
+    status_b, refused = await form_in(org_b)
+    # Then A's form is checked against the DAG's parameters and stored; B's names no workflow B can run
+    assert status_a == 201, made
+    assert status_b == 422 and refused["error"]["details"][0]["field"] == "linked_workflow", refused

@@ -98,3 +98,20 @@ async def test_an_unregistered_dag_runs_through_dags_execute(api: Api) -> None:
     assert status_broken == 422, invalid
     assert all(e["field"].startswith("dag") for e in invalid["error"]["details"]), invalid
     assert "dag.colour" in {e["field"] for e in invalid["error"]["details"]}, invalid
+
+
+async def test_a_form_runs_a_stored_dag(api: Api) -> None:
+    # Given a sync DAG of an organization (n * 2) and a form of that organization linked to it
+    org, _ = await org_with_key(api)
+    name = f"df_{uuid.uuid4().hex[:10]}"
+    assert (await create(api, dag(name, 2, execution_mode="sync"), in_org(org)))[0] == 201
+    form_id = f"df-{uuid.uuid4().hex[:10]}"
+    form = {"id": form_id, "name": "Double", "linked_workflow": name,
+            "fields": [{"name": "n", "type": "number", "required": True}]}
+    status, made = await api.call("create_form", "POST", f"{BASE}/forms", body=form, headers=in_org(org))
+    assert status == 201, made
+    # When it is submitted
+    status, ran = await api.call("submit_form", "POST", f"{BASE}/forms/{form_id}/submit",
+                                 body={"values": {"n": 21}}, route={"form_id": form_id}, headers=in_org(org))
+    # Then the DAG ran with the form's values
+    assert status == 200 and ran["status"] == "Success" and ran["output_data"] == 42, ran

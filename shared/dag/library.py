@@ -2,8 +2,9 @@
 
 A stored DAG is one more workflow: once created, every trigger runs it by name through the engine, because the
 runtime attaches this library as the engine's resolver (shared.engine.resolution). Its versions are immutable
-(shared.storage.dags), so a version, once read, is cached in-process for good (a bounded LRU); finding the current
-version of a name is one point read of its head row (two when it is a global DAG run from an organization).
+(shared.storage.dags), so a version, once read, is cached in-process for good (a bounded LRU of CACHE_SIZE); a run
+by name costs one point read of the head's version column (one more per scope looked in: a global DAG run from an
+organization costs two), plus the version row the first time this process meets that version.
 
 Who may do what is asked of `shared.identity.policy`: admins manage (platform admins any scope they act in, an
 organization's admins their own), whoever may run a DAG reads it, other organizations never see it (404).
@@ -67,6 +68,7 @@ class DagView:
     name: str
     source: str
     definition: dict[str, Any]
+    description: str = ""
     scope: str | None = None
     version: int | None = None
     created_at: datetime | None = None
@@ -78,7 +80,7 @@ class DagView:
     def to_api(self, *, with_definition: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
             "name": self.name,
-            "description": self.definition.get("description", ""),
+            "description": self.description,
             "source": self.source,
             "scope": self.scope,
             "version": self.version,
@@ -166,9 +168,9 @@ class DagLibrary:
         if version is not None:
             return await self._pinned(owner or scope, name, version)
         for where in (scope,) if scope == GLOBAL_SCOPE else (scope, GLOBAL_SCOPE):
-            head = await self.store.get(where, name)
-            if head is not None:
-                return self._remember(head)
+            current = await self.store.current_version(where, name)
+            if current is not None:
+                return await self._pinned(where, name, current)
         return None
 
     def adhoc_request(self, caller: Caller, raw: dict[str, Any], payload: dict[str, Any]) -> ExecutionRequest:
@@ -249,6 +251,7 @@ def _view(stored: StoredDag) -> DagView:
         name=stored.name,
         source=API_SOURCE,
         definition=stored.definition,
+        description=stored.description,
         scope=stored.scope,
         version=stored.version,
         created_at=stored.created_at,
@@ -262,4 +265,5 @@ def _view(stored: StoredDag) -> DagView:
 def _file_view(metadata: FunctionMetadata) -> DagView:
     definition = definition_of(metadata)
     shown = definition.to_json() if definition is not None else {"name": metadata.name}
-    return DagView(name=metadata.name, source=str(metadata.source or "workspace"), definition=shown)
+    return DagView(name=metadata.name, source=str(metadata.source or "workspace"), definition=shown,
+                   description=metadata.description)

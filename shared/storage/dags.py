@@ -20,7 +20,7 @@ shared.dag.definition) is far above one property's 64 KiB.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -42,6 +42,8 @@ HEAD = "head"
 VERSION = "version"
 _DEFINITION = "Definition"
 _HEADS_FILTER = "PartitionKey eq @pk and Kind eq @kind"
+_SUMMARY_COLUMNS = ["PartitionKey", "Kind", "Name", "Version", "Description", "CreatedAt", "CreatedBy", "UpdatedAt",
+                    "UpdatedBy"]
 _RANGE_FILTER = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 
 
@@ -58,6 +60,7 @@ class StoredDag:
     updated_at: datetime | None
     updated_by: str | None
     etag: str | None = None
+    description: str = ""
 
 
 def head_key(name: str) -> str:
@@ -81,6 +84,17 @@ class DagStore(TableStore):
         """Exactly `version` (it outlives changes and the DAG's deletion): one point read."""
         return await self._read(scope, version_key(name, version), name)
 
+    async def current_version(self, scope: str, name: str) -> int | None:
+        """The current version number only (a point read of one column): what a run by name needs when its
+        version is already in memory (versions never change, so a process caches them)."""
+        if key_problem(scope) or key_problem(head_key(name)):
+            return None
+        try:
+            entity = await self._table.get_entity(scope, head_key(name), select=["Version"])
+        except ResourceNotFoundError:
+            return None
+        return as_int(entity.get("Version"))
+
     async def versions(self, scope: str, name: str) -> list[int]:
         """Every version number stored for `name`, oldest first (one range read of keys only)."""
         if key_problem(scope) or key_problem(head_key(name)):
@@ -96,7 +110,8 @@ class DagStore(TableStore):
         known = await self.versions(scope, name)
         version = (known[-1] if known else 0) + 1
         now = utc_now()
-        stored = StoredDag(scope, name, version, definition | {"version": version}, now, by, now, by)
+        stored = StoredDag(scope, name, version, definition | {"version": version}, now, by, now, by,
+                           description=str(definition.get("description") or ""))
         try:
             response = await self._table.submit_transaction([
                 ("create", _entity(stored, HEAD)),
@@ -123,7 +138,7 @@ class DagStore(TableStore):
             raise _stale(name, if_match)
         version = head.version + 1
         stored = StoredDag(scope, name, version, definition | {"version": version}, head.created_at,
-                           head.created_by, utc_now(), by)
+                           head.created_by, utc_now(), by, description=str(definition.get("description") or ""))
         conditional = {"mode": UpdateMode.REPLACE, "etag": head.etag, "match_condition": MatchConditions.IfNotModified}
         try:
             response = await self._table.submit_transaction([
@@ -155,8 +170,10 @@ class DagStore(TableStore):
             raise _stale(name, if_match) from None
 
     async def list(self, scope: str) -> list[StoredDag]:
-        """The current version of every DAG the scope owns, by name (one partition read of head rows)."""
-        rows = self._table.query_entities(_HEADS_FILTER, parameters={"pk": scope, "kind": HEAD})
+        """The current version of every DAG the scope owns, by name (one partition read of head rows), without
+        their definitions (`definition` is empty; GET one for it): a listing stays small however large they are."""
+        rows = self._table.query_entities(_HEADS_FILTER, parameters={"pk": scope, "kind": HEAD},
+                                          select=_SUMMARY_COLUMNS)
         return [_from_entity(row) async for row in rows]
 
     async def _read(self, scope: str, row_key: str, name: str) -> StoredDag | None:
@@ -193,7 +210,7 @@ def _entity(stored: StoredDag, kind: str) -> dict[str, Any]:
         "Kind": kind,
         "Name": stored.name,
         "Version": stored.version,
-        "Description": str(stored.definition.get("description") or ""),
+        "Description": stored.description,
         "CreatedAt": stored.created_at,  # when the DAG was created; Updated*: when (and by whom) this version was
         "CreatedBy": stored.created_by or "",
         "UpdatedAt": stored.updated_at,
@@ -216,10 +233,11 @@ def _from_entity(entity: Any) -> StoredDag:
         updated_at=from_table_time(entity.get("UpdatedAt")),
         updated_by=entity.get("UpdatedBy") or None,
         etag=entity.metadata["etag"] if entity.get("Kind") == HEAD else None,
+        description=entity.get("Description") or "",
     )
 
 
 def _with_etag(stored: StoredDag, response: list[Any]) -> StoredDag:
     """The stored head with the ETag the transaction answered for it (its first operation)."""
     etag = response[0].get("etag") if response and isinstance(response[0], dict) else None
-    return StoredDag(**{**stored.__dict__, "etag": etag})
+    return replace(stored, etag=etag)

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from shared.dag.definition import MAX_DEFINITION_BYTES, DagDefinition
+from shared.dag.definition import DagDefinition
 from shared.dag.registration import dag_metadata, definition_of
 from shared.engine.resolution import ResolvedDefinition
-from shared.errors import ConflictError, DagNotFoundError, FieldError, InputValidationError
+from shared.errors import ConflictError, DagNotFoundError, DagValidationError, FieldError, InputValidationError
 from shared.functions.registry import FunctionMetadata, FunctionRegistry
 from shared.identity import policy
 from shared.models import GLOBAL_SCOPE, Caller, ExecutionRequest, iso
@@ -38,27 +38,12 @@ RESERVED_NAMES = frozenset({"execute", "schema", "node-types", "validate"})
 CACHE_SIZE = 512  # versions kept in memory per process; each is a parsed definition and its input model
 
 
-def check(definition: DagDefinition | dict[str, Any], registry: FunctionRegistry | None) -> DagDefinition:
-    """Every problem of a definition at once (InputValidationError, 422), or the definition.
+def check(raw: DagDefinition | dict[str, Any], registry: FunctionRegistry | None) -> DagDefinition:
+    """The definition, or DagValidationError (422) naming every problem at once: shape, graph, templates, size
+    (`shared.dag.validation.check_definition`, the same check as files and POST /api/dags/validate)."""
+    from shared.dag.validation import check_definition  # loads Jinja2: on first use, not when function_app imports
 
-    The graph rules (start node, cycles, labelled gateway edges, templates, references) are
-    `shared.dag.validation.check_definition`'s, which lands on main from another branch; until then this checks
-    the shape (pydantic) and the size limit only, and is the one place to switch over."""
-    try:
-        checked = definition if isinstance(definition, DagDefinition) else DagDefinition.model_validate(definition)
-    except ValidationError as error:
-        raise InputValidationError([_field_error(e) for e in error.errors()],
-                                   "The DAG definition is not valid") from None
-    size = checked.size_bytes()
-    if size > MAX_DEFINITION_BYTES:
-        raise InputValidationError([FieldError("dag", f"is {size:,} bytes of JSON; the limit is "
-                                                      f"{MAX_DEFINITION_BYTES:,}")], "The DAG definition is too large")
-    return checked
-
-
-def _field_error(error: Any) -> FieldError:
-    where = ".".join(str(part) for part in error["loc"]) or "dag"
-    return FieldError(where, "unknown field" if error["type"] == "extra_forbidden" else error["msg"])
+    return check_definition(raw, registry)
 
 
 @dataclass(frozen=True)
@@ -181,8 +166,8 @@ class DagLibrary:
         try:
             checked = check(raw, self.registry)
         except InputValidationError as invalid:  # every problem, each where it is in this body
-            raise InputValidationError([FieldError(f"dag.{e.field}" if e.field != "dag" else e.field, e.message)
-                                        for e in invalid.errors], invalid.message) from None
+            raise DagValidationError([replace(e, field=_in_body(e.field)) for e in invalid.errors],
+                                     _name_of(raw)) from None
         return ExecutionRequest(
             caller=caller,
             name=checked.name,
@@ -205,9 +190,9 @@ class DagLibrary:
         try:
             checked = check(raw, self.registry)
         except InputValidationError as invalid:
-            raise InputValidationError(problems + invalid.errors, invalid.message) from None
+            raise DagValidationError(problems + invalid.errors, _name_of(raw)) from None
         if problems:
-            raise InputValidationError(problems, "The DAG definition is not valid")
+            raise DagValidationError(problems, checked.name)
         return checked
 
     async def _pinned(self, owner: str, name: str, version: int) -> ResolvedDefinition | None:
@@ -267,3 +252,18 @@ def _file_view(metadata: FunctionMetadata) -> DagView:
     shown = definition.to_json() if definition is not None else {"name": metadata.name}
     return DagView(name=metadata.name, source=str(metadata.source or "workspace"), definition=shown,
                    description=metadata.description)
+
+
+def _name_of(raw: dict[str, Any]) -> str | None:
+    name = raw.get("name")
+    return name if isinstance(name, str) else None
+
+
+def _in_body(where: str) -> str:
+    """Where a problem of the definition is in `POST /api/dags/execute`'s body (under `dag`)."""
+    return where if where == "dag" or where.startswith("dag.") else f"dag.{where}"
+
+
+def _field_error(error: Any) -> FieldError:
+    where = ".".join(str(part) for part in error["loc"]) or "dag"
+    return FieldError(where, "unknown field" if error["type"] == "extra_forbidden" else error["msg"])

@@ -187,6 +187,13 @@ async def test_a_bad_definition_is_one_422_naming_every_problem_and_writes_nothi
     # And nothing was stored
     assert (await one(api, "GET", name, headers=in_org(org)))[0] == 404
     assert name not in await listing(api, in_org(org))
+    # And a well-formed definition whose graph is wrong is refused with its graph problems and the stored-DAG ones
+    broken = dag(name, schedule="0 * * * *") | {"edges": [{"source": "scale", "target": "nowhere"}]}
+    status, answer = await create(api, broken, in_org(org))
+    assert status == 422 and answer["error"]["code"] == "dag_invalid", answer
+    fields = [error["field"] for error in answer["error"]["details"]]
+    assert "schedule" in fields and any(f.startswith("edges") for f in fields), answer
+    assert (await one(api, "GET", name, headers=in_org(org)))[0] == 404
     # And a name that could be no path, or is a path of /api/dags/ itself, is refused naming `name`
     for bad in ("no spaces allowed", "execute"):
         status, refused = await create(api, dag(bad), in_org(org))

@@ -9,7 +9,7 @@ from shared.dag.nodes import handlers
 from shared.dag.schema import dag_schema
 from shared.errors import WorkflowNotFoundError
 from shared.identity import policy
-from shared.runtime import get_runtime
+from shared.runtime import get_dags, get_runtime
 
 
 async def get_dag_schema(call: ApiCall) -> func.HttpResponse:
@@ -35,8 +35,8 @@ async def validate_dag(call: ApiCall) -> func.HttpResponse:
 async def get_workflow_graph(call: ApiCall) -> func.HttpResponse:
     """A workflow's nodes, edges and Mermaid drawing (a Python workflow is one node of type `python`)."""
     name = call.path("name")
-    metadata = (await get_runtime()).registry.get(name)
-    if metadata is None or not metadata.is_workflow or not policy.may_list_function(call.known_caller, name):
+    metadata = await (await get_dags()).workflow(call.known_caller, name)  # a stored DAG too
+    if metadata is None or not policy.may_list_function(call.known_caller, name):
         raise WorkflowNotFoundError(name)
     return json_response(graph_view(metadata))
 

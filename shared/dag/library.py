@@ -146,6 +146,15 @@ class DagLibrary:
                 found.setdefault(stored.name, _view(stored))
         return sorted((v for v in found.values() if policy.sees_dag(caller, v.name)), key=lambda v: v.name.lower())
 
+    async def workflow(self, caller: Caller, name: str) -> FunctionMetadata | None:
+        """What `name` runs for this caller, as the engine finds it: a registered workflow, else the current version
+        of its scope's (or the global) stored DAG; None when there is none."""
+        registered = self.registry.get(name)
+        if registered is not None:
+            return registered if registered.is_workflow else None
+        found = await self.resolve(caller.scope, name)
+        return found.metadata if found is not None else None
+
     async def resolve(
         self, scope: str, name: str, version: int | None = None, owner: str | None = None
     ) -> ResolvedDefinition | None:

@@ -149,6 +149,11 @@ async def test_other_organizations_get_404_and_never_see_it_listed(api: Api) -> 
         assert hidden["error"]["message"].replace(name, "dl_nobody") == missing["error"]["message"]
     assert (await one(api, "GET", name, key=key_b))[0] == 404
     assert name not in await listing(api, key=key_b)
+    # And its graph is A's to see, as the engine would run it
+    graph = {caller: await api.call("get_workflow_graph", "GET", f"{BASE}/workflows/{name}/graph",
+                                    route={"name": name}, key=caller) for caller in (key_a, key_b)}
+    assert graph[key_a][0] == 200 and [n["id"] for n in graph[key_a][1]["nodes"]] == ["scale"], graph[key_a]
+    assert graph[key_b][0] == 404
     # And A's DAG is unchanged
     status, current = await one(api, "GET", name, key=key_a)
     assert current["version"] == 1

@@ -156,14 +156,15 @@ async def write_full(store: ExecutionStore, invocation: Invocation, result: Exec
     breaks = invocation.capture.page_breaks()  # a flush still in doubt keeps its pages exactly as it sent them
     assert invocation.record is not None
     record = replace(invocation.record, log_count=flushed)
+    steps = invocation.context.steps.unwritten(result.steps)  # DAG node steps were written as the nodes ended
     try:
-        await store.finish(final_record(record, result), unflushed, result.steps, page_breaks=breaks)
+        await store.finish(final_record(record, result), unflushed, steps, page_breaks=breaks)
     except PayloadTooLargeError as exc:
         if not (isinstance(exc.details, dict) and exc.details.get("field") in _RESULT_FIELDS):
             raise
         result = replace(result, status=ExecutionStatus.FAILED, result=None, variables=None,
                          error_type="ResultTooLarge", error_message=exc.message)
-        await store.finish(final_record(record, result), unflushed, result.steps, page_breaks=breaks)
+        await store.finish(final_record(record, result), unflushed, steps, page_breaks=breaks)
     return result
 
 

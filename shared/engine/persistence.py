@@ -1,12 +1,14 @@
 """The engine's storage layer: `persisted` writes the record around the run.
 
 `persisted` creates the record as Running (or takes the one a queue worker already claimed) and finishes it once,
-ETag-conditionally, so that it always ends terminal (shared/engine/finishing.py). While it runs, `supervised`
+ETag-conditionally, so that it always ends terminal (shared/engine/finishing.py). It also gives the execution's step
+recorder its sink: a step that must be durable before the run goes on (a DAG node's) is written at once. While it runs, `supervised`
 (shared/engine/supervision.py) keeps its lease and watches its record.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -32,6 +34,8 @@ def persisted(store_of: Callable[[], ExecutionStore | None], call: Step) -> Step
             return await call(invocation)
         if invocation.record is None:
             invocation.record = await store.create(running_record(invocation))
+        record = invocation.record
+        invocation.context.steps.sink = functools.partial(store.write_steps, record.id, attempt=record.attempt)
         result = await call(invocation)
         return await finish(store, invocation, result)
 

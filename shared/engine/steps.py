@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -18,15 +19,40 @@ from shared.capture.redaction import Redactor
 from shared.serialization import json_safe
 
 
+StepSink = Callable[[Sequence[Mapping[str, Any]]], Awaitable[Any]]
+
+
 class StepRecorder:
-    """The steps of one execution, in the order they started."""
+    """The steps of one execution, in the order they started.
+
+    Steps are written with the execution's outcome, unless one must be durable earlier (a DAG node's output before
+    its successors start): `persist` writes it now through `sink`, which the `persisted` layer sets for executions
+    that are stored, and remembers it so that `finish` does not write it again (`unwritten`). A transient
+    execution has no sink, and `persist` writes nothing."""
 
     def __init__(self, attempt: int = 1) -> None:
         self.steps: list[dict[str, Any]] = []
         self.attempt = attempt
         self.redactor: Redactor | None = None  # set once the execution reads a secret
+        self.sink: StepSink | None = None
+        self._written: set[int] = set()
         self._order = 0
         self._lock = threading.Lock()
+
+    async def persist(self, steps: Sequence[Mapping[str, Any]]) -> bool:
+        """Write `steps` now when the execution is stored (one request for a few rows); False when it is not."""
+        sink = self.sink
+        if sink is None or not steps:
+            return False
+        await sink(steps)
+        with self._lock:
+            self._written.update(int(step["execution_order"]) for step in steps)
+        return True
+
+    def unwritten(self, steps: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The steps `persist` has not written yet: those the final write still has to store."""
+        with self._lock:
+            return [step for step in steps if step.get("execution_order") not in self._written]
 
     def next_order(self) -> int:
         with self._lock:
@@ -49,13 +75,17 @@ class StepRecorder:
         error_message: str | None = None,
         order: int | None = None,
         started: datetime | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Add a finished step; used by `Step`, checkpoints and the http client hooks: every step passes here, so
-        this is where a secret the execution read is masked in its name, data and error."""
+        """Add a finished step; used by `Step`, checkpoints, the http client hooks, workflow calls and DAG nodes:
+        every step passes here, so this is where a secret the execution read is masked in its name, data and error.
+        `extra` adds fields of the step's kind (a DAG node's `node_id`, `node_type`, `iteration`)."""
         redactor = self.redactor
+        extra = json_safe(dict(extra)) if extra else {}
         if redactor is not None:
             name, error_message = redactor.text(name), redactor.optional(error_message)
             input_data, output_data = redactor.value(json_safe(input_data)), redactor.value(json_safe(output_data))
+            extra = redactor.value(extra)
         step = {
             "id": uuid.uuid4().hex,
             "step_name": name,
@@ -68,6 +98,7 @@ class StepRecorder:
             "timestamp": (started or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
             "attempt": self.attempt,
             "execution_order": order if order is not None else self.next_order(),
+            **extra,
         }
         self.add(step)
         return step

@@ -197,6 +197,12 @@ class ExecutionStore:
         etag = await self._merge(record, entity)
         return replace(record, **decode_scalars(entity, changes), etag=etag)
 
+    async def write_steps(self, execution_id: str, steps: Sequence[Mapping[str, Any]], *, attempt: int) -> None:
+        """Write step rows of a running execution now (a DAG node's step before its successors start): one request
+        for one step. `finish` writes the same rows for the steps it is given; rewriting one is harmless."""
+        validate_execution_id(execution_id)
+        await self._details.write(pack_step_rows(execution_id, steps, attempt))
+
     async def get_steps(self, execution_id: str, *, attempt: int = 1) -> list[dict[str, Any]]:
         """The steps of one attempt of an execution in execution order; unknown or malformed ids have none."""
         if not is_valid_key(execution_id):

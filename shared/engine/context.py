@@ -36,6 +36,8 @@ from shared.storage.secret_box import SecretBox
 if TYPE_CHECKING:
     from shared.capture.log_capture import LogCapture
     from shared.engine.config import ConfigReader
+    from shared.engine.invocation import Invocation
+    from shared.engine.subcalls import SubCalls
 
 CONFIG_PREFIX = "CONDUIT_CONFIG_"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "warn": logging.WARNING,
@@ -61,6 +63,8 @@ class ExecutionContext:
     config_reader: ConfigReader | None = field(default=None, repr=False)  # stored config; None: settings only
     capture: LogCapture | None = field(default=None, repr=False)
     redactor: Redactor | None = field(default=None, repr=False)  # set by the first secret read (see `_mask`)
+    subcalls: SubCalls | None = field(default=None, repr=False)  # the engine's, for `run_workflow`
+    invocation: Invocation | None = field(default=None, repr=False)  # the run this context belongs to
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
 
     @property
@@ -213,6 +217,16 @@ class ExecutionContext:
         if not redactor.add(value):
             self.logger.warning("secret '%s' is %d characters long, shorter than %d: it is not masked in this "
                                 "execution's output", key, len(value), MIN_REDACTED_LENGTH)
+
+    async def run_workflow(self, name: str, /, **inputs: Any) -> Any:
+        """Call the registered @workflow `name` with `inputs` as a step of this execution and return its value (or
+        raise its exception). Its input is validated by its own model (InputValidationError naming every field),
+        its own `timeout_seconds` applies, bounded by what is left of this execution's (WorkflowTimeoutError, a
+        TimeoutError, when it runs out), and its log lines are this execution's, attributed to the step. An unknown
+        name, or a data provider, raises WorkflowNotFoundError."""
+        if self.subcalls is None:
+            raise ContextError("context.run_workflow works only in an execution run by the engine.")
+        return await self.subcalls.run(self, name, inputs)
 
     def step(self, name: str, step_type: str = "custom", input_data: Any = None) -> Step:
         """A named, timed step: `async with context.step("load users", step_type="api") as step: ...`."""

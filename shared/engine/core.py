@@ -38,6 +38,7 @@ from shared.engine.options import shaped
 from shared.engine.persistence import persisted
 from shared.engine.resolution import DefinitionResolver, resolve_request
 from shared.engine.scripts import Script, compile_script, namespace_for
+from shared.engine.subcalls import SubCalls
 from shared.engine.supervision import supervised
 from shared.engine.threads import SyncRunner
 from shared.errors import DataProviderNotFoundError, InputValidationError, WorkflowNotFoundError
@@ -73,6 +74,7 @@ class Engine:
         self.config = config  # stored config for `context.get_config`/`get_secret`; None: app settings only
         self.resolver: DefinitionResolver | None = None  # stored DAGs; the runtime attaches it (resolution.py)
         self.threads = SyncRunner(sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64")))
+        self.subcalls = SubCalls(self)
         store_of = lambda: self.store  # noqa: E731 - the store may be attached after construction
         cache_of = lambda: self.cache  # noqa: E731 - so may the cache
         self._pipeline: Pipeline = persisted(store_of, supervised(store_of, captured(classified(timed(self._call)))))
@@ -164,6 +166,7 @@ class Engine:
             function_name=name,
             trigger=dict(request.trigger_data if request.trigger_data is not None else request.trigger),
             config_reader=self.config,
+            subcalls=self.subcalls,
         )
 
     @staticmethod
@@ -177,7 +180,7 @@ class Engine:
         ns: dict[str, Any] | None = None,
     ) -> Invocation:
         context.capture = capture  # a secret read by the execution is masked in its lines from then on
-        return Invocation(
+        invocation = context.invocation = Invocation(
             request=request,
             context=context,
             capture=capture,
@@ -188,6 +191,12 @@ class Engine:
             started_at=utc_now(),
             started_clock=time.perf_counter(),
         )
+        return invocation
+
+    async def call_function(self, invocation: Invocation) -> Any:
+        """Call a prepared invocation's function, as the pipeline's innermost step does (`context.run_workflow`
+        wraps it in a deadline of its own)."""
+        return await self._call(invocation)
 
     async def _call(self, invocation: Invocation) -> Any:
         """Call the user function (or script). Sync code runs in a worker thread so the loop stays free."""

@@ -2,8 +2,8 @@
 
 `persisted` creates the record as Running (or takes the one a queue worker already claimed) and finishes it once,
 ETag-conditionally, so that it always ends terminal (shared/engine/finishing.py). It also gives the execution's step
-recorder its sink: a step that must be durable before the run goes on (a DAG node's) is written at once. While it runs, `supervised`
-(shared/engine/supervision.py) keeps its lease and watches its record.
+recorder its sink: a step that must be durable before the run goes on (a DAG node's) is written at once. While it
+runs, `supervised` (shared/engine/supervision.py) keeps its lease and watches its record.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from shared.capture.log_capture import current_step
 from shared.capture.redaction import Redactor
 from shared.serialization import json_safe
 
-
 StepSink = Callable[[Sequence[Mapping[str, Any]]], Awaitable[Any]]
 
 

@@ -7,6 +7,7 @@ calls `run`; `GET /api/dags/node-types` lists `type_name`, `description` and the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +20,14 @@ class NodeConfig(BaseModel):
     """Base of every node type's config: unknown keys are mistakes, named as such."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Branch:
+    """What a gateway's `run` returns: its output, and the labels of the outgoing edges it takes."""
+
+    output: Any
+    labels: frozenset[str]
 
 
 class NodeHandler:
@@ -40,8 +49,11 @@ class NodeHandler:
     branch_labels: ClassVar[frozenset[str] | None] = None
 
     async def run(self, run: Any, config: Any) -> Any:
-        """Do the node's work; `run` is the executor's per-node view (shared.dag.executor)."""
-        raise NotImplementedError(f"node type '{self.type_name}' does not run yet")
+        """Do the node's work and return its output (a gateway: a `Branch`). `run` is the executor's view of this
+        node's run (shared.dag.executor.NodeRun): `context`, `inputs`, `iteration`, `predecessors`, `out_labels`,
+        `evaluate(expression, **names)`, `render(value, **names)`, `run_body(graph, index, names)`, `http()`.
+        `config` is `Config` parsed from `data` with its template fields rendered."""
+        raise NotImplementedError(f"node type '{self.type_name}' has no run")
 
     def to_api(self) -> dict[str, Any]:
         return {

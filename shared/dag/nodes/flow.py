@@ -23,6 +23,9 @@ class TriggerNode(NodeHandler):
     description = "The entry point: its output is the run's inputs (the event payload)."
     Config = TriggerConfig
 
+    async def run(self, run: Any, config: Any) -> Any:
+        return run.inputs
+
 
 class ParallelConfig(NodeConfig):
     pass
@@ -33,6 +36,9 @@ class ParallelNode(NodeHandler):
     type_name = "parallel"
     description = "Fan-out: every outgoing edge is taken and its branches run concurrently."
     Config = ParallelConfig
+
+    async def run(self, run: Any, config: Any) -> Any:
+        return None
 
 
 class JoinConfig(NodeConfig):
@@ -45,3 +51,6 @@ class JoinNode(NodeHandler):
     description = ("Waits for `all` of its non-skipped predecessors (or the first of them, `any`); its output maps "
                    "each finished predecessor's id to its output.")
     Config = JoinConfig
+
+    async def run(self, run: Any, config: Any) -> Any:
+        return dict(run.predecessors)  # the executor started it once all (or, `any`, one) of them finished

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
-from shared.dag.nodes.base import NodeConfig, NodeHandler, register
+from shared.dag.nodes.base import Branch, NodeConfig, NodeHandler, register
+
+DEFAULT_LABEL = "default"
 
 
 class IfConfig(NodeConfig):
@@ -20,6 +24,10 @@ class GatewayIf(NodeHandler):
     is_gateway = True
     branch_labels = frozenset({"true", "false"})
 
+    async def run(self, run: Any, config: IfConfig) -> Branch:
+        result = bool(run.evaluate(config.condition))
+        return Branch({"result": result}, frozenset({"true" if result else "false"}))
+
 
 class SwitchConfig(NodeConfig):
     expression: str = Field(min_length=1, max_length=2_000)
@@ -33,3 +41,10 @@ class GatewaySwitch(NodeHandler):
     Config = SwitchConfig
     expression_fields = ("expression",)
     is_gateway = True
+
+    async def run(self, run: Any, config: SwitchConfig) -> Branch:
+        """Edges labelled with the value as text (a bool as `true`/`false`), else `default`, else none."""
+        value = run.evaluate(config.expression)
+        key = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        case = key if key in run.out_labels else DEFAULT_LABEL if DEFAULT_LABEL in run.out_labels else None
+        return Branch({"value": value, "case": case}, frozenset() if case is None else frozenset({case}))

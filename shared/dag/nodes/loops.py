@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from pydantic import Field
@@ -28,6 +30,18 @@ class LoopForeach(NodeHandler):
     template_fields = ("items",)
     body_field = "body"
 
+    async def run(self, run: Any, config: ForeachConfig) -> list[Any]:
+        items = config.items
+        if not isinstance(items, list):
+            raise TypeError(f"`items` must give a list, got {type(items).__name__}")
+        gate = asyncio.Semaphore(config.max_concurrency)
+
+        async def one(index: int, item: Any) -> Any:
+            async with gate:
+                return await run.run_body(config.body, index, {"item": item, "index": index})
+
+        return await all_or_first_error([one(index, item) for index, item in enumerate(items)])
+
 
 class WhileConfig(NodeConfig):
     condition: str = Field(min_length=1, max_length=2_000)
@@ -43,3 +57,38 @@ class LoopWhile(NodeHandler):
     Config = WhileConfig
     expression_fields = ("condition",)
     body_field = "body"
+
+    async def run(self, run: Any, config: WhileConfig) -> Any:
+        """The last iteration's output (None when the condition was false at once)."""
+        last: Any = None
+        for index in range(config.max_iterations + 1):
+            if not run.evaluate(config.condition, index=index, last=last):
+                return last
+            if index == config.max_iterations:
+                break
+            last = await run.run_body(config.body, index, {"index": index, "last": last})
+        raise LoopLimitError(f"loop_while '{run.node.id}' reached max_iterations ({config.max_iterations}) with its "
+                             "condition still true")
+
+
+class LoopLimitError(RuntimeError):
+    """A `loop_while` whose condition still held after `max_iterations` iterations."""
+
+
+async def all_or_first_error(calls: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """The values of `calls` in their order; on the first failure the others are cancelled and it is raised."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    if not tasks:
+        return []
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failed = next((t for t in tasks if t in done and not t.cancelled() and t.exception() is not None), None)
+        if failed is not None:
+            raise failed.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
+    finally:
+        unfinished = [t for t in tasks if not t.done()]
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished)

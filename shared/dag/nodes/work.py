@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Literal
 
+import httpx
 from pydantic import Field, model_validator
 
 from shared.dag.nodes.base import NodeConfig, NodeHandler, register
+from shared.dag.templates import single_expression
+
+BODY_EXCERPT_CHARS = 500
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class ActionConfig(NodeConfig):
@@ -48,6 +55,23 @@ class ActionNode(NodeHandler):
     Config = ActionConfig
     template_fields = ("input", "input_template")
 
+    async def run(self, run: Any, config: ActionConfig) -> Any:
+        """Exactly `context.run_workflow`, with the node's timeout as one more bound and the node's step as its
+        step (its log lines carry the node's step name)."""
+        inputs = config.input_value if config.input_value is not None else {}
+        if not isinstance(inputs, dict):
+            raise TypeError(f"`input` must give an object of the workflow's inputs, got {type(inputs).__name__}")
+        subcalls = run.context.subcalls
+        if subcalls is None:
+            raise RuntimeError("an action node runs only in an execution run by the engine")
+        name = config.function_name
+        metadata = subcalls.workflow(name)
+        if config.connection_id is not None and any(p.name == "connection_id" for p in metadata.parameters):
+            inputs = {**inputs, "connection_id": config.connection_id}
+        called = subcalls.resolve(name, inputs)
+        return await subcalls.call(run.context, called, step=(run.step_name, "dag_node"),
+                                   timeout=run.node.timeout_seconds)
+
 
 class HttpRequestConfig(NodeConfig):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
@@ -75,6 +99,43 @@ class HttpRequestNode(NodeHandler):
     Config = HttpRequestConfig
     template_fields = ("url", "headers", "query", "json", "body")
 
+    async def run(self, run: Any, config: HttpRequestConfig) -> dict[str, Any]:
+        headers = dict(config.headers)
+        if not any(key.lower() == IDEMPOTENCY_HEADER.lower() for key in headers):
+            headers[IDEMPOTENCY_HEADER] = idempotency_key(run.context.execution_id, run.node.id, run.iteration)
+        response = await run.http().request(
+            config.method, config.url, headers=headers, params=config.query or None,
+            json=config.json_body, content=config.body, timeout=config.timeout_seconds,
+            follow_redirects=config.follow_redirects,
+        )
+        expected = config.expected_statuses
+        if (response.status_code not in expected) if expected else not 200 <= response.status_code < 300:
+            wanted = ", ".join(map(str, expected)) if expected else "2xx"
+            raise HttpStatusError(f"{config.method} {response.request.url.copy_with(query=None)} answered "
+                                  f"{response.status_code} (expected {wanted}): {response.text[:BODY_EXCERPT_CHARS]}")
+        return {"status": response.status_code, "headers": dict(response.headers), "body": parsed_body(response)}
+
+
+class HttpStatusError(RuntimeError):
+    """An `http_request` node got a status it does not expect."""
+
+
+def idempotency_key(execution_id: str, node_id: str, iteration: tuple[int, ...]) -> str:
+    """The same for every run of one node at one iteration path of one execution (a re-run sends it again)."""
+    path = "/".join(map(str, iteration))
+    return hashlib.sha256(f"{execution_id}:{node_id}:{path}".encode()).hexdigest()[:40]
+
+
+def parsed_body(response: httpx.Response) -> Any:
+    """JSON when the response says it is JSON (and is), else text."""
+    content_type = response.headers.get("content-type", "").lower()
+    if "json" in content_type and response.content:
+        try:
+            return response.json()
+        except ValueError:
+            pass
+    return response.text
+
 
 class TransformConfig(NodeConfig):
     """`template`: Jinja2 text whose rendering is JSON (or one `{{ expression }}`, whose value is taken as is);
@@ -96,3 +157,17 @@ class TransformNode(NodeHandler):
     description = "Computes a JSON value from a Jinja2 template over the inputs and upstream outputs."
     Config = TransformConfig
     template_fields = ("template", "value")
+
+    async def run(self, run: Any, config: TransformConfig) -> Any:
+        """`value` as rendered; `template`: one expression's value as is, else its rendered text parsed as JSON."""
+        if config.template is None:
+            return config.value
+        raw = run.node.data.get("template")
+        if isinstance(raw, str) and single_expression(raw) is not None:
+            return config.template
+        text = config.template if isinstance(config.template, str) else json.dumps(config.template)
+        try:
+            return json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"`template` must render JSON (or be one {{{{ expression }}}}): {error}; it rendered "
+                             f"{text[:200]!r}") from None

@@ -1,0 +1,343 @@
+"""Running a DAG: ready nodes run concurrently, decided edges make successors ready or skipped, every node is a step.
+
+The executor is generic: what a node does is its handler's `run` (shared.dag.nodes), given a `NodeRun` — the node's
+view of the run (its rendered config's variables, its predecessors' outputs, a way to run a loop body, the run's HTTP
+client). The rules (the design's, see the README's "DAG workflows"):
+
+- Entry: the `trigger` node if there is one, else every node without incoming edges.
+- A finished node decides its outgoing edges: on success its `on: success` edges (a gateway's only when their label
+  is one it chose), on failure its `on: error` edges; a failure with no error edge fails the run, cancelling the
+  nodes in flight. A node runs once all its incoming edges are decided and one was taken (a `join` in mode `any`: as
+  soon as one is taken); a node none of whose edges was taken is skipped, and so are its own edges, so joins never
+  wait for a branch that will not run.
+- The run's result: the `output` template, else the output of the one non-skipped sink, else {sink: output}.
+
+Each node's step is recorded when it ends and, for a stored execution, written before its successors start (one
+request; `StepRecorder.persist`). Concurrency: CONDUIT_DAG_MAX_CONCURRENCY nodes of one run at once (default 32),
+across nested loops; a loop node holds no slot while its body runs, so nested loops cannot starve their own bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from shared.capture.log_capture import current_step
+from shared.dag import templates
+from shared.dag.definition import DagDefinition, DagEdge, DagGraph, DagNode
+from shared.dag.nodes import Branch, NodeHandler, handler_for
+from shared.engine.context import ExecutionContext
+from shared.engine.deadline import grace_seconds
+from shared.storage.retrying import retrying
+
+STEP_TYPE = "dag_node"
+CONCURRENCY_SETTING = "CONDUIT_DAG_MAX_CONCURRENCY"
+DEFAULT_CONCURRENCY = 32
+STEP_WRITE_SECONDS = 10.0  # how long a node's step write is retried while storage is unavailable
+SUCCESS, FAILED, SKIPPED, CANCELLED = "Success", "Failed", "Skipped", "Cancelled"
+
+
+class DagNodeFailed(Exception):
+    """A node failed and no `on: "error"` edge routes its failure: the run (or the loop iteration) fails."""
+
+    def __init__(self, node: DagNode, iteration: tuple[int, ...], error: Mapping[str, str]) -> None:
+        where = f" in iteration {list(iteration)}" if iteration else ""
+        super().__init__(f"node '{node.id}' ({node.type}){where} failed: {error['type']}: {error['message']}")
+        self.node_id, self.iteration, self.error = node.id, iteration, dict(error)
+
+
+class NodeTimedOut(TimeoutError):
+    """A node ran past its own `timeout_seconds`."""
+
+
+def max_concurrency() -> int:
+    try:
+        return max(1, int(os.environ.get(CONCURRENCY_SETTING, "") or DEFAULT_CONCURRENCY))
+    except ValueError:
+        return DEFAULT_CONCURRENCY
+
+
+async def run_dag(definition: DagDefinition, context: ExecutionContext, inputs: dict[str, Any]) -> Any:
+    """Run `definition` as the function of the execution `context` belongs to; its result, or DagNodeFailed."""
+    state = RunState(definition, context, dict(inputs))
+    reader = context.config_reader
+    if reader is not None and "secret(" in json.dumps(definition.to_json()):
+        await reader.preload(context.scope)  # `secret()` reads from memory then, never blocking the loop
+    try:
+        graph = GraphRun(state, definition, {}, {}, ())
+        await graph.run()
+        if definition.output is not None:
+            return templates.render_value(definition.output, graph.variables())
+        return graph.result()
+    finally:
+        await state.close()
+
+
+@dataclass
+class RunState:
+    """What every node of one run shares: the context, inputs, the concurrency bound, one HTTP client."""
+
+    definition: DagDefinition
+    context: ExecutionContext
+    inputs: dict[str, Any]
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(max_concurrency()))
+    _http: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        """The run's client for `http_request` nodes (connections reused across nodes; closed with the run)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient()
+        return self._http
+
+    def secret(self, name: str) -> str:
+        return str(self.context.get_secret(name))  # masked in the execution's steps and logs from now on
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+
+@dataclass
+class Outcome:
+    status: str
+    output: Any = None
+    error: dict[str, str] | None = None
+
+    def view(self) -> dict[str, Any]:
+        """What templates read as `nodes.<id>`."""
+        if self.status == SKIPPED:
+            return {"output": None, "skipped": True}
+        return {"output": self.output} if self.error is None else {"output": None, "error": self.error}
+
+
+class GraphRun:
+    """One graph (the definition, or one iteration of a loop body) being run."""
+
+    def __init__(self, state: RunState, graph: DagGraph, outer_nodes: Mapping[str, Any],
+                 loop_vars: Mapping[str, Any], iteration: tuple[int, ...]) -> None:
+        self.state, self.graph, self.iteration = state, graph, iteration
+        self.loop_vars = dict(loop_vars)
+        self.nodes_view: dict[str, Any] = dict(outer_nodes)
+        self.outcomes: dict[str, Outcome] = {}
+        self.incoming: dict[str, list[DagEdge]] = {n.id: [] for n in graph.nodes}
+        self.outgoing: dict[str, list[DagEdge]] = {n.id: [] for n in graph.nodes}
+        for edge in graph.edges:
+            self.incoming.setdefault(edge.target, []).append(edge)
+            self.outgoing.setdefault(edge.source, []).append(edge)
+        self.taken: dict[int, bool] = {}  # id(edge) -> taken; absent: undecided
+        self.started: set[str] = set()
+        self.tasks: dict[asyncio.Task[Outcome], DagNode] = {}
+
+    def variables(self, **extra: Any) -> dict[str, Any]:
+        return {"inputs": self.state.inputs, "nodes": self.nodes_view, "secret": self.state.secret,
+                **self.loop_vars, **extra}
+
+    async def run(self) -> None:
+        try:
+            for node in self._entries():
+                self._start(node)
+            while self.tasks:
+                done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    node = self.tasks.pop(task)
+                    self._finished(node, task.result())
+        finally:
+            await self._cancel_in_flight()
+
+    def _entries(self) -> list[DagNode]:
+        triggers = [n for n in self.graph.nodes if n.type == "trigger"]
+        return triggers[:1] or [n for n in self.graph.nodes if not self.incoming[n.id]]
+
+    def _start(self, node: DagNode) -> None:
+        self.started.add(node.id)
+        predecessors = {e.source: self.outcomes[e.source].output for e in self.incoming[node.id]
+                        if self.taken.get(id(e)) and e.source in self.outcomes}
+        run = NodeRun(self, node, predecessors)
+        self.tasks[asyncio.ensure_future(run.execute())] = node
+
+    def _finished(self, node: DagNode, outcome: Outcome) -> None:
+        self.outcomes[node.id] = outcome
+        self.nodes_view[node.id] = outcome.view()
+        edges = self.outgoing.get(node.id, [])
+        if outcome.status == FAILED:
+            assert outcome.error is not None
+            if not any(e.on_error for e in edges):
+                raise DagNodeFailed(node, self.iteration, outcome.error)
+            chosen: Callable[[DagEdge], bool] = lambda e: e.on_error  # noqa: E731
+        else:
+            labels = outcome.output.labels if isinstance(outcome.output, Branch) else None
+            if labels is not None:
+                assert isinstance(outcome.output, Branch)
+                outcome.output = outcome.output.output
+                self.nodes_view[node.id] = outcome.view()
+            chosen = lambda e: not e.on_error and (labels is None or e.label in labels)  # noqa: E731
+        self._decide(edges, chosen)
+
+    def _decide(self, edges: list[DagEdge], taken: Callable[[DagEdge], bool]) -> None:
+        for edge in edges:
+            self.taken[id(edge)] = taken(edge)
+        for target in dict.fromkeys(e.target for e in edges):
+            self._consider(target)
+
+    def _consider(self, node_id: str) -> None:
+        """Start the node if it is ready, skip it (and what only it leads to) if it cannot run any more."""
+        node = self.graph.node(node_id)
+        if node is None or node_id in self.started:
+            return
+        edges = self.incoming[node_id]
+        decided = [self.taken[id(e)] for e in edges if id(e) in self.taken]
+        if any(decided) and (len(decided) == len(edges) or _joins_any(node)):
+            self._start(node)
+        elif len(decided) == len(edges):
+            self.started.add(node_id)
+            self._skip(node)
+
+    def _skip(self, node: DagNode) -> None:
+        NodeRun(self, node, {}).record(SKIPPED, None, None, order=None, started=datetime.now(UTC), clock=None)
+        self.outcomes[node.id] = Outcome(SKIPPED)
+        self.nodes_view[node.id] = Outcome(SKIPPED).view()
+        self._decide(self.outgoing.get(node.id, []), lambda e: False)
+
+    async def _cancel_in_flight(self) -> None:
+        if not self.tasks:
+            return
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.wait(self.tasks, timeout=grace_seconds() + 1)
+        self.tasks.clear()
+
+    def result(self) -> Any:
+        """The output of the one non-skipped sink, else {sink id: output} of the non-skipped sinks."""
+        sinks = [n.id for n in self.graph.nodes if not self.outgoing.get(n.id)
+                 and n.id in self.outcomes and self.outcomes[n.id].status != SKIPPED]
+        if len(sinks) == 1:
+            return self.outcomes[sinks[0]].output
+        return {sink: self.outcomes[sink].output for sink in sinks}
+
+
+def _attribute(handler: NodeHandler, key: str) -> str:
+    """The config attribute a `data` key fills (`json` -> `json_body`)."""
+    for name, info in handler.Config.model_fields.items():
+        if key in (name, info.alias):
+            return name
+    return key
+
+
+def _joins_any(node: DagNode) -> bool:
+    return node.type == "join" and node.data.get("mode") == "any"
+
+
+class NodeRun:
+    """One node's run: what its handler sees (`run.context`, `run.evaluate`, `run.run_body`, ...)."""
+
+    def __init__(self, graph: GraphRun, node: DagNode, predecessors: dict[str, Any]) -> None:
+        self.graph, self.node, self.predecessors = graph, node, predecessors
+        self.state = graph.state
+        self.context = graph.state.context
+        self.inputs = graph.state.inputs
+        self.iteration = graph.iteration
+        handler = handler_for(node.type)
+        self.out_labels = {e.label for e in graph.outgoing.get(node.id, []) if not e.on_error and e.label}
+        self.handler: NodeHandler | None = handler
+        self.input: Any = dict(node.data)
+
+    @property
+    def step_name(self) -> str:
+        return self.node.id + (f"[{','.join(map(str, self.iteration))}]" if self.iteration else "")
+
+    def evaluate(self, expression: str, **extra: Any) -> Any:
+        return templates.evaluate(expression, self.graph.variables(**extra))
+
+    def render(self, value: Any, **extra: Any) -> Any:
+        return templates.render_value(value, self.graph.variables(**extra))
+
+    def http(self) -> httpx.AsyncClient:
+        return self.state.http()
+
+    async def run_body(self, body: DagGraph, index: int, loop_vars: Mapping[str, Any]) -> Any:
+        """One iteration of a loop body: its result by the sink rule; DagNodeFailed when a body node fails."""
+        graph = GraphRun(self.state, body, self.graph.nodes_view, {**self.graph.loop_vars, **loop_vars},
+                         (*self.iteration, index))
+        await graph.run()
+        return graph.result()
+
+    async def execute(self) -> Outcome:
+        """Run the node, record its step, write it when the execution is stored; never raises but to cancel."""
+        order, started, clock = self.context.steps.next_order(), datetime.now(UTC), time.perf_counter()
+        token = current_step.set((self.step_name, STEP_TYPE))
+        try:
+            if self.handler is not None and self.handler.body_field is not None:
+                output = await self._timed()  # a loop holds no slot: its body's nodes take them
+            else:
+                async with self.state.slots:
+                    output = await self._timed()
+            outcome = Outcome(SUCCESS, output)
+        except asyncio.CancelledError:
+            self.record(CANCELLED, None, {"type": "Cancelled", "message": "the run stopped"}, order, started, clock)
+            raise
+        except Exception as error:
+            outcome = Outcome(FAILED, error=error_of(error))
+        finally:
+            current_step.reset(token)
+        shown = outcome.output.output if isinstance(outcome.output, Branch) else outcome.output
+        step = self.record(outcome.status, shown, outcome.error, order, started, clock)
+        steps = self.context.steps
+        await retrying(lambda: steps.persist([step]), STEP_WRITE_SECONDS, 2.0, f"recording node {self.step_name}")
+        return outcome
+
+    async def _timed(self) -> Any:
+        seconds = self.node.timeout_seconds
+        if seconds is None:
+            return await self._run()
+        try:
+            async with asyncio.timeout(seconds) as scope:
+                return await self._run()
+        except TimeoutError:
+            if scope.expired():
+                raise NodeTimedOut(f"node '{self.node.id}' timed out after {seconds:g} seconds") from None
+            raise
+
+    async def _run(self) -> Any:
+        handler = self.handler
+        if handler is None:
+            raise LookupError(f"unknown node type '{self.node.type}'")
+        try:  # the shape as written (validation checked it too), then the rendered values put in
+            config = handler.Config.model_validate(self.node.data)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in error.errors())
+            raise ValueError(f"the node's data is not valid: {problems}") from None
+        variables = self.graph.variables()
+        rendered = {key: templates.render_value(self.node.data[key], variables)
+                    for key in handler.template_fields if key in self.node.data}
+        self.input = {k: v for k, v in {**self.node.data, **rendered}.items() if k != handler.body_field}
+        config = config.model_copy(update={_attribute(handler, key): value for key, value in rendered.items()})
+        return await handler.run(self, config)
+
+    def record(self, status: str, output: Any, error: dict[str, str] | None, order: int | None,
+               started: datetime, clock: float | None) -> dict[str, Any]:
+        return self.context.steps.record(
+            self.step_name, STEP_TYPE, status, input_data=self.input, output_data=output,
+            duration_ms=0.0 if clock is None else (time.perf_counter() - clock) * 1000,
+            error_message=None if error is None else f"{error['type']}: {error['message']}",
+            order=order, started=started,
+            extra={"node_id": self.node.id, "node_type": self.node.type, "iteration": list(self.iteration),
+                   "error": error},
+        )
+
+
+def error_of(error: BaseException) -> dict[str, str]:
+    """A node's error as templates read it (`nodes.<id>.error`): its type and message, every bad field named."""
+    message = str(error) or type(error).__name__
+    details = getattr(error, "details", None)
+    if isinstance(details, list) and details and all(isinstance(d, dict) and "field" in d for d in details):
+        message += " (" + "; ".join(f"{d['field']}: {d.get('message')}" for d in details) + ")"
+    return {"type": type(error).__name__, "message": message}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from shared.dag.definition import DagDefinition
@@ -21,7 +22,7 @@ def edge(source: str, target: str, label: str | None = None, on: str = "success"
 
 
 def chain(*ids: str) -> list[dict[str, Any]]:
-    return [edge(a, b) for a, b in zip(ids, ids[1:], strict=False)]
+    return [edge(a, b) for a, b in itertools.pairwise(ids)]
 
 
 def register_dag(registry: FunctionRegistry, name: str, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],

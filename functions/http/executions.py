@@ -12,9 +12,8 @@ from shared.executions.queries import (
     MAX_ATTEMPT,
     LogQuery,
     cancel_execution,
-    execution_to_api,
+    execution_detail,
     form_id_problem,
-    get_execution,
     get_execution_logs,
     get_execution_steps,
     list_executions,
@@ -85,8 +84,7 @@ async def list_execution_page(call: ApiCall) -> func.HttpResponse:
 
 async def get_execution_by_id(call: ApiCall) -> func.HttpResponse:
     """One execution of the caller's scope."""
-    record = await get_execution(await get_runtime(), call.known_caller, call.path("execution_id"))
-    return json_response(execution_to_api(call.known_caller, record))
+    return json_response(await execution_detail(await get_runtime(), call.known_caller, call.path("execution_id")))
 
 
 async def get_execution_log_lines(call: ApiCall) -> func.HttpResponse:

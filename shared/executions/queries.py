@@ -45,6 +45,33 @@ def execution_to_api(caller: Caller, record: ExecutionRecord) -> dict[str, Any]:
     return body
 
 
+DAG_NODE_STEP = "dag_node"  # the step type shared.dag.executor records for every node run
+
+
+async def execution_detail(services: Services, caller: Caller, execution_id: str) -> dict[str, Any]:
+    """`GET /api/workflows/executions/{id}`: the record, and for a DAG run `node_outputs` ({node id: output} of its
+    top-level nodes that ran, from their stored steps; a node that failed has None)."""
+    record = await get_execution(services, caller, execution_id)
+    body = execution_to_api(caller, record)
+    metadata = services.registry.get(record.workflow_name)
+    if metadata is None or "dag" in metadata.tags:  # unknown here: perhaps a stored DAG; else only DAGs have nodes
+        steps = await services.store.get_steps(execution_id, attempt=record.attempt)
+        outputs = node_outputs(steps)
+        if outputs or (metadata is not None and "dag" in metadata.tags):
+            body["node_outputs"] = outputs
+    return body
+
+
+def node_outputs(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """{node id: output} of the top-level DAG nodes that ran (not skipped or cancelled), in execution order."""
+    return {
+        step["node_id"]: step.get("output_data")
+        for step in steps
+        if step.get("step_type") == DAG_NODE_STEP and not step.get("iteration")
+        and step.get("status") in ("Success", "Failed") and "node_id" in step
+    }
+
+
 async def visible_attempt(services: Services, caller: Caller, execution_id: str, attempt: int | None) -> int:
     """The attempt whose logs or steps to show: the latest unless one is asked for; 422 for one that never ran."""
     record = await get_execution(services, caller, execution_id, light=True)

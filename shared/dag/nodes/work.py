@@ -10,7 +10,6 @@ import httpx
 from pydantic import Field, model_validator
 
 from shared.dag.nodes.base import NodeConfig, NodeHandler, register
-from shared.dag.templates import single_expression
 
 BODY_EXCERPT_CHARS = 500
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -162,6 +161,8 @@ class TransformNode(NodeHandler):
         """`value` as rendered; `template`: one expression's value as is, else its rendered text parsed as JSON."""
         if config.template is None:
             return config.value
+        from shared.dag.templates import single_expression  # here: the node registry loads without Jinja2
+
         raw = run.node.data.get("template")
         if isinstance(raw, str) and single_expression(raw) is not None:
             return config.template

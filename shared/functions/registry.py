@@ -162,7 +162,10 @@ def _source_file(function: Callable[..., Any]) -> str:
 
 def location_of(thing: Any) -> str:
     """`file:line` of a function (the line of its first decorator) or the file of a class, for load errors; the
-    file relative to the current folder when it is inside it, as editors and terminals make that clickable."""
+    file relative to the current folder when it is inside it, as editors and terminals make that clickable. A DAG's
+    function is its `*.dag.json` file (shared.dag.registration), or none for one stored through the API."""
+    if hasattr(thing, "dag_location"):
+        return shown_path(thing.dag_location) if thing.dag_location else "<stored DAG>"
     code = getattr(thing, "__code__", None)
     if code is not None:
         return f"{shown_path(code.co_filename)}:{code.co_firstlineno}"

@@ -53,6 +53,7 @@ def test_a_dag_calling_a_workflow_of_a_later_module_registers_as_a_workflow_and_
     assert metadata is not None and metadata.tags == {"workflow", "dag"} and metadata.source == "workspace"
     assert [p.name for p in metadata.parameters] == ["text"]
     assert metadata.function.dag_location == str(tmp_path / f"a_{tag}.dag.json")
+    assert metadata.location == str(tmp_path / f"a_{tag}.dag.json")  # what load reports and the API show
     assert str(tmp_path / f"a_{tag}.dag.json") in report.modules
 
 

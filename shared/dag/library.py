@@ -110,7 +110,8 @@ class DagLibrary:
         the whole definition (its `name` may be left out; `version` is storage's and ignored)."""
         policy.check_dag_admin(caller, "change DAGs")
         if "name" in raw and raw["name"] != name:
-            raise InputValidationError([FieldError("name", f"a DAG's name cannot change; this is DAG '{name}'")])
+            raise InputValidationError([FieldError("name", f"a DAG's name cannot change; this is DAG '{name}'",
+                                                   "name_changed")])
         checked = self._checked(raw | {"name": name})
         stored = await self.store.update(policy.dag_owner_scope(caller), name, _document(checked), _author(caller),
                                          if_match)
@@ -189,13 +190,15 @@ class DagLibrary:
         """The definition, or one 422 with every problem: the validator's and what a stored DAG may not have."""
         problems: list[FieldError] = []
         if raw.get("name") in RESERVED_NAMES:
-            problems.append(FieldError("name", f"'{raw['name']}' is a path of /api/dags/, not a DAG name"))
+            problems.append(FieldError("name", f"'{raw['name']}' is a path of /api/dags/, not a DAG name",
+                                       "reserved_name"))
         if raw.get("schedule") is not None:
             problems.append(FieldError("schedule", "a stored DAG cannot be scheduled: scheduled DAGs live in "
-                                                   "*.dag.json files, deployed with the app"))
+                                                   "*.dag.json files, deployed with the app", "not_for_stored_dags"))
         if raw.get("endpoint_enabled"):
             problems.append(FieldError("endpoint_enabled", "a stored DAG cannot be a webhook endpoint: endpoints "
-                                                           "live in *.dag.json files, deployed with the app"))
+                                                           "live in *.dag.json files, deployed with the app",
+                                    "not_for_stored_dags"))
         try:
             checked = check(raw, self.registry)
         except InputValidationError as invalid:

@@ -198,11 +198,14 @@ async def test_a_bad_definition_is_one_422_naming_every_problem_and_writes_nothi
     assert status == 422 and answer["error"]["code"] == "dag_invalid", answer
     fields = [error["field"] for error in answer["error"]["details"]]
     assert "schedule" in fields and any(f.startswith("edges") for f in fields), answer
+    codes = {error["field"]: error.get("code") for error in answer["error"]["details"]}
+    assert codes["schedule"] == "not_for_stored_dags", answer
     assert (await one(api, "GET", name, headers=in_org(org)))[0] == 404
     # And a name that could be no path, or is a path of /api/dags/ itself, is refused naming `name`
     for bad in ("no spaces allowed", "execute"):
         status, refused = await create(api, dag(bad), in_org(org))
         assert status == 422 and [e["field"] for e in refused["error"]["details"]] == ["name"], refused
+    assert refused["error"]["details"][0]["code"] == "reserved_name", refused
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]"])

@@ -25,7 +25,6 @@ from azure.data.tables.aio import TableClient
 from shared import ExecutionContext, param, workflow
 
 SIDE_EFFECTS_TABLE = "ChaosSideEffects"
-EXECUTIONS_TABLE = "ConduitExecutions"
 _WRITE_TRIES = 40  # 0.5 s apart: outlasts an Azurite restart
 _clients: dict[str, TableClient] = {}
 
@@ -41,22 +40,16 @@ def _shared(table: str) -> TableClient:
     return _clients[table]
 
 
-async def _attempt(records: TableClient, context: ExecutionContext) -> int:
-    """The attempt the record shows now (0 when it cannot be read): the worker claimed it before running us."""
-    try:
-        entity = await records.get_entity(context.scope, context.execution_id, select=["Attempt"])
-    except (AzureError, OSError):
-        return 0
-    value = entity.get("Attempt")
-    return int(getattr(value, "value", value) or 1)
+async def record_side_effect(context: ExecutionContext, effects: TableClient) -> None:
+    """Write this run's side-effect row, retrying through storage trouble; raise if it never lands.
 
-
-async def record_side_effect(context: ExecutionContext, effects: TableClient, records: TableClient) -> None:
-    """Write this run's side-effect row, retrying through storage trouble; raise if it never lands."""
+    The row carries the attempt the engine claimed for this run (`context.steps.attempt`), fixed when the run
+    began: reading the record's Attempt column instead (as this once did, on every retry) labels a run that is
+    still retrying through an outage with the attempt of the host that took it over meanwhile."""
     began = datetime.now(UTC)
     run = uuid.uuid4().hex[:12]
+    attempt = context.steps.attempt
     for _ in range(_WRITE_TRIES):
-        attempt = await _attempt(records, context)
         entity = {
             "PartitionKey": context.execution_id,
             "RowKey": f"{attempt:04d}-{run}",
@@ -82,15 +75,15 @@ async def _create_table(effects: TableClient) -> None:
 
 
 async def side_effect(context: ExecutionContext) -> None:
-    await record_side_effect(context, _shared(SIDE_EFFECTS_TABLE), _shared(EXECUTIONS_TABLE))
+    await record_side_effect(context, _shared(SIDE_EFFECTS_TABLE))
 
 
 def side_effect_in_thread(context: ExecutionContext) -> None:
     """Sync code runs in a pool thread without a loop: record the side effect on a short-lived one."""
 
     async def record() -> None:
-        async with _open(SIDE_EFFECTS_TABLE) as effects, _open(EXECUTIONS_TABLE) as records:
-            await record_side_effect(context, effects, records)
+        async with _open(SIDE_EFFECTS_TABLE) as effects:
+            await record_side_effect(context, effects)
 
     asyncio.run(record())
 

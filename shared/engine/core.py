@@ -82,7 +82,8 @@ class Engine:
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         """Run one execution. Raises only for caller errors, before any user code runs or anything is stored."""
-        await self.resolve(request)
+        if self.resolver is not None:  # no coroutine to await on the hot path of an engine without stored DAGs
+            await resolve_request(request, self.registry, self.resolver)
         return await self.run(self.prepare(request))
 
     async def resolve(self, request: ExecutionRequest) -> None:

@@ -79,6 +79,7 @@ async def test_create_read_change_delete_and_create_again(api: Api) -> None:
     assert status == 412, stale
     status, renamed = await one(api, "PUT", name, dag("other"), in_org(org))
     assert status == 422 and renamed["error"]["details"][0]["field"] == "name", renamed
+    assert renamed["error"]["details"][0]["code"] == "name_changed", renamed
     assert name in await listing(api, in_org(org))
     # When it is deleted
     status, _ = await one(api, "DELETE", name, headers=in_org(org))

@@ -27,10 +27,13 @@ WEBHOOK_SIGNATURE_SCHEMES = ("github", "stripe", "slack", "conduit")
 
 
 class ExecutionStatus(StrEnum):
-    """Lifecycle: Pending -> Running -> terminal, or Pending/Running -> Cancelling -> Cancelled."""
+    """Lifecycle: Pending -> Running -> terminal, or Pending/Running -> Cancelling -> Cancelled. A durable execution
+    may pause: Running -> Waiting (for an event, a delay or a retry's backoff; no worker holds it) -> Running again
+    when it wakes (through the queue, on any host), or Waiting -> Cancelled."""
 
     PENDING = "Pending"
     RUNNING = "Running"
+    WAITING = "Waiting"
     CANCELLING = "Cancelling"
     SUCCESS = "Success"
     FAILED = "Failed"
@@ -213,6 +216,9 @@ class ExecutionRequest:
     # takeover runs exactly this version, even after the definition was changed or deleted (shared.dag.library).
     definition_version: int | None = None
     definition_scope: str | None = None
+    # A rerun's original execution, and (from_failed) the one whose recorded node outputs it reuses.
+    rerun_of: str | None = None
+    resume_from: str | None = None
     # What to run instead of looking `name` up: the engine's resolver sets it for a stored DAG, and
     # `POST /api/dags/execute` for a definition that is registered nowhere. A `FunctionMetadata` (shared.functions
     # ranks above this module, hence Any).
@@ -247,6 +253,7 @@ class ExecutionResult:
     cached: bool = False  # a data provider's options came from the cache, not from a run
     cache_expires_at: str | None = None
     stale: bool = False  # cached options past their expiry, served while one refresh runs in the background
+    waiting: dict[str, Any] | None = None  # a Waiting execution's `waiting` (shared.engine.durable)
     started_at: datetime | None = None
     completed_at: datetime | None = None
 
@@ -283,6 +290,15 @@ class ExecutionRecord:
     # The stored DAG version (and its owning scope) the execution runs; None for everything else.
     definition_version: int | None = None
     definition_scope: str | None = None
+    # Durable executions (shared.engine.durable): what a Waiting execution waits for ({"reason": "event" | "delay" |
+    # "retry", "node_id", "event", "until"}), how often it woke from waiting (`resumes`: a continuation of the same
+    # attempt), how often a Python workflow's retry_policy ran it again, and the execution a rerun repeats (and, for
+    # `from_failed`, whose recorded node outputs it reuses).
+    waiting: dict[str, Any] | None = None
+    resumes: int = 0
+    retries: int = 0
+    rerun_of: str | None = None
+    resume_from: str | None = None
     etag: str | None = None
     # The `CallerId` column, derived from `caller` when written: whose execution it is, also in light reads.
     caller_id: str | None = field(default=None, compare=False)
@@ -347,7 +363,17 @@ class ExecutionRecord:
             "caller": self.caller,
             "scope": self.scope,
             "attempt": self.attempt,
-        } | self.definition_pin()
+        } | self.definition_pin() | self.durable_fields()
+
+    def durable_fields(self) -> dict[str, Any]:
+        """What a durable execution adds to its API shape: only the fields that are set."""
+        fields = {"waiting": self.waiting, "rerun_of": self.rerun_of, "resume_from": self.resume_from}
+        out: dict[str, Any] = {key: value for key, value in fields.items() if value is not None}
+        if self.retries:
+            out["retries"] = self.retries
+        if self.resumes:
+            out["resumes"] = self.resumes
+        return out
 
     def definition_pin(self) -> dict[str, Any]:
         """`definition_version` and `definition_scope` of a run of a stored DAG (nothing for other runs)."""

@@ -149,6 +149,7 @@ async def _create_runtime() -> Runtime:
     engine = Engine(registry, store, cache=cache, config=ConfigReader(config))
     dags = DagLibrary(dag_store, registry)
     engine.resolver = dags  # every run by name finds stored DAGs (shared.engine.resolution)
+    engine.queue = queue  # a run that ends Waiting queues its own wake-up (shared.engine.durable)
     watchdog = LoopWatchdog.watch_running_loop()
     return Runtime(registry=registry, report=report, store=store, engine=engine, queue=queue, forms=forms,
                    watchdog=watchdog, authenticator=authenticator, schedules=schedules, dags=dags)

@@ -1,4 +1,4 @@
-"""HTTP: list executions, read one with its logs and steps, cancel one."""
+"""HTTP: list executions, read one with its logs and steps, cancel one, rerun one, deliver an event to one."""
 
 from typing import Any, Literal
 
@@ -8,6 +8,8 @@ from pydantic_core import PydanticCustomError
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
+from shared.errors import FieldError, InputValidationError
+from shared.executions.durable import deliver_event, rerun
 from shared.executions.queries import (
     MAX_ATTEMPT,
     LogQuery,
@@ -112,10 +114,41 @@ async def cancel_execution_by_id(call: ApiCall) -> func.HttpResponse:
     return json_response({"execution_id": record.id, "status": record.status.value}, status)
 
 
+class RerunQuery(BaseModel):
+    """`POST .../rerun`: `from_failed=true` resumes a DAG execution at its failed node."""
+
+    from_failed: bool = False
+
+
+async def rerun_execution_by_id(call: ApiCall) -> func.HttpResponse:
+    """Run a finished execution again with the same input, as a new queued execution linked by `rerun_of`;
+    `?from_failed=true` reuses a DAG execution's successful nodes and starts at the one that failed."""
+    query: RerunQuery = call.query
+    submission = await rerun(await get_runtime(), call.known_caller, call.path("execution_id"),
+                             from_failed=query.from_failed)
+    body = {"execution_id": submission.execution_id, "status": submission.status.value,
+            "rerun_of": call.path("execution_id"), "from_failed": query.from_failed}
+    return json_response(body, 202)
+
+
+async def deliver_execution_event(call: ApiCall) -> func.HttpResponse:
+    """Deliver event `name` to a Waiting execution (its JSON body is the `wait_for_event` node's output); the
+    execution runs on through the queue, on any host. 409 when it does not wait for that event."""
+    try:
+        payload = call.request.get_json() if call.request.get_body() else None
+    except ValueError:
+        raise InputValidationError([FieldError("body", "must be JSON (or empty)")]) from None
+    body = await deliver_event(await get_runtime(), call.known_caller, call.path("execution_id"), call.path("name"),
+                               payload)
+    return json_response(body, 202)
+
+
 routes = [
     Route("GET", "workflows/executions", list_execution_page, query=ListQuery),
     Route("GET", "workflows/executions/{execution_id}", get_execution_by_id),
     Route("GET", "workflows/executions/{execution_id}/logs", get_execution_log_lines, query=LogsQuery),
     Route("GET", "workflows/executions/{execution_id}/steps", get_execution_step_records, query=StepsQuery),
     Route("POST", "workflows/executions/{execution_id}/cancel", cancel_execution_by_id),
+    Route("POST", "workflows/executions/{execution_id}/rerun", rerun_execution_by_id, query=RerunQuery, status=202),
+    Route("POST", "workflows/executions/{execution_id}/events/{name}", deliver_execution_event, status=202),
 ]

@@ -84,6 +84,13 @@ class LogCapture:
         self._partial: dict[str, PartialLine] = {}
         self._lock = threading.Lock()
 
+    def continue_after(self, sequence: int) -> None:
+        """Number this run's lines after `sequence`: a continuation of an attempt (a run woken from waiting) adds
+        pages after the lines its earlier runs stored, never over them. Call it before any line is captured."""
+        with self._lock:
+            if not self._lines and self._released == 0:
+                self._released = self.flushed = sequence
+
     @property
     def count(self) -> int:
         """Lines stored so far (the last sequence)."""

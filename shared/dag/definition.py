@@ -74,6 +74,8 @@ class DagNode(_Strict):
     description: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     timeout_seconds: float | None = Field(default=None, gt=0)
+    # Run again after a failure: the fields of `@workflow(retry_policy=...)` (shared.functions.retry_policy).
+    retry: dict[str, Any] | None = None
     position: Any = None  # where a graph editor drew it; kept, never interpreted
 
 

@@ -13,7 +13,14 @@ client). The rules (the design's, see the README's "DAG workflows"):
 - The run's result: the `output` template, else the output of the one non-skipped sink, else {sink: output}.
 
 Each node's step is recorded when it ends and, for a stored execution, written before its successors start (one
-request; `StepRecorder.persist`). Concurrency: CONDUIT_DAG_MAX_CONCURRENCY nodes of one run at once (default 32),
+request; `StepRecorder.persist`). Those steps are the run's journal: a run that continues (a takeover after a crash,
+a wake-up after waiting, a `from_failed` rerun) reuses every completed node's recorded output instead of running it
+again — inside loops per iteration — so side effects before the crash are not repeated (see "Durable executions"
+in the README: a step stored cut or with a secret masked cannot be reused, and that node runs again). A node with
+a `retry` policy runs again after a failure that policy retries, each attempt a step (`node_attempt`); a long backoff,
+a `delay` and a `wait_for_event` pause the run (`Parked`) once nothing else can go on, and it is stored Waiting.
+
+Concurrency: CONDUIT_DAG_MAX_CONCURRENCY nodes of one run at once (default 32),
 across nested loops; a loop node holds no slot while its body runs, so nested loops cannot starve their own bodies.
 """
 
@@ -25,7 +32,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,16 +41,21 @@ from pydantic import ValidationError
 from shared.capture.log_capture import current_step
 from shared.dag import templates
 from shared.dag.definition import DagDefinition, DagEdge, DagGraph, DagNode
-from shared.dag.nodes import Branch, NodeHandler, handler_for
+from shared.dag.nodes import Branch, GraphParked, NodeHandler, NodeParked, handler_for
 from shared.engine.context import ExecutionContext
 from shared.engine.deadline import grace_seconds
+from shared.engine.durable import ExecutionSuspended, is_due, park_after_seconds, waiting_of, when
+from shared.functions.retry_policy import RetryPolicy, parse_retry_policy
+from shared.models import iso
+from shared.serialization import json_safe
 from shared.storage.retrying import retrying
 
 STEP_TYPE = "dag_node"
 CONCURRENCY_SETTING = "CONDUIT_DAG_MAX_CONCURRENCY"
 DEFAULT_CONCURRENCY = 32
 STEP_WRITE_SECONDS = 10.0  # how long a node's step write is retried while storage is unavailable
-SUCCESS, FAILED, SKIPPED, CANCELLED = "Success", "Failed", "Skipped", "Cancelled"
+SUCCESS, FAILED, SKIPPED, CANCELLED, WAITING = "Success", "Failed", "Skipped", "Cancelled", "Waiting"
+PARKED = "Parked"  # an outcome only: the node waits, its edges stay undecided
 
 
 class DagNodeFailed(Exception):
@@ -69,12 +81,16 @@ def max_concurrency() -> int:
 async def run_dag(definition: DagDefinition, context: ExecutionContext, inputs: dict[str, Any]) -> Any:
     """Run `definition` as the function of the execution `context` belongs to; its result, or DagNodeFailed."""
     state = RunState(definition, context, dict(inputs))
+    state.load_journal()
     reader = context.config_reader
     if reader is not None and "secret(" in json.dumps(definition.to_json()):
         await reader.preload(context.scope)  # `secret()` reads from memory then, never blocking the loop
     try:
         graph = GraphRun(state, definition, {}, {}, ())
-        await graph.run()
+        try:
+            await graph.run()
+        except GraphParked:
+            raise ExecutionSuspended(waiting_of(state.waits)) from None
         if definition.output is not None:
             return templates.render_value(definition.output, graph.variables())
         return graph.result()
@@ -91,6 +107,26 @@ class RunState:
     inputs: dict[str, Any]
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(max_concurrency()))
     _http: httpx.AsyncClient | None = None
+    journal: dict[tuple[str, tuple[int, ...]], list[dict[str, Any]]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    waits: list[dict[str, Any]] = field(default_factory=list)
+    durable: bool = False  # the execution is stored: it can pause and be resumed
+    queued: bool = False  # nobody waits on it synchronously: a long retry backoff pauses it too
+
+    def load_journal(self) -> None:
+        """The node steps stored so far for this execution (`StepRecorder.history`), by node and iteration."""
+        steps = self.context.steps
+        self.durable = steps.sink is not None
+        invocation = self.context.invocation
+        record = getattr(invocation, "record", None)
+        self.queued = self.durable and record is not None and (record.trigger.get("mode") == "async"
+                                                               or bool(record.resumes))
+        for step in steps.history:
+            if step.get("step_type") == "event":
+                self.events.append(step)
+            elif step.get("step_type") == STEP_TYPE and isinstance(step.get("node_id"), str):
+                key = (step["node_id"], tuple(step.get("iteration") or ()))
+                self.journal.setdefault(key, []).append(step)
 
     def http(self) -> httpx.AsyncClient:
         """The run's client for `http_request` nodes (connections reused across nodes; closed with the run)."""
@@ -135,6 +171,7 @@ class GraphRun:
             self.outgoing.setdefault(edge.source, []).append(edge)
         self.taken: dict[int, bool] = {}  # id(edge) -> taken; absent: undecided
         self.started: set[str] = set()
+        self.parked: list[str] = []
         self.tasks: dict[asyncio.Task[Outcome], DagNode] = {}
 
     def variables(self, **extra: Any) -> dict[str, Any]:
@@ -152,6 +189,8 @@ class GraphRun:
                     self._finished(node, task.result())
         finally:
             await self._cancel_in_flight()
+        if self.parked:
+            raise GraphParked(f"nodes {', '.join(self.parked)} wait")
 
     def _entries(self) -> list[DagNode]:
         triggers = [n for n in self.graph.nodes if n.type == "trigger"]
@@ -165,6 +204,9 @@ class GraphRun:
         self.tasks[asyncio.ensure_future(run.execute())] = node
 
     def _finished(self, node: DagNode, outcome: Outcome) -> None:
+        if outcome.status == PARKED:
+            self.parked.append(node.id)  # its edges stay undecided: what follows it waits with it
+            return
         self.outcomes[node.id] = outcome
         self.nodes_view[node.id] = outcome.view()
         edges = self.outgoing.get(node.id, [])
@@ -179,7 +221,7 @@ class GraphRun:
                 assert isinstance(outcome.output, Branch)
                 outcome.output = outcome.output.output
                 self.nodes_view[node.id] = outcome.view()
-            chosen = lambda e: not e.on_error and (labels is None or e.label in labels)  # noqa: E731
+            chosen = lambda e: not e.on_error and (labels is None or (e.label or "") in labels)  # noqa: E731
         self._decide(edges, chosen)
 
     def _decide(self, edges: list[DagEdge], taken: Callable[[DagEdge], bool]) -> None:
@@ -202,7 +244,8 @@ class GraphRun:
             self._skip(node)
 
     def _skip(self, node: DagNode) -> None:
-        NodeRun(self, node, {}).record(SKIPPED, None, None, order=None, started=datetime.now(UTC), clock=None)
+        if not self.state.journal.get((node.id, self.iteration)):  # skipped before this run continued: recorded
+            NodeRun(self, node, {}).record(SKIPPED, None, None, order=None, started=datetime.now(UTC), clock=None)
         self.outcomes[node.id] = Outcome(SKIPPED)
         self.nodes_view[node.id] = Outcome(SKIPPED).view()
         self._decide(self.outgoing.get(node.id, []), lambda e: False)
@@ -249,6 +292,11 @@ class NodeRun:
         self.out_labels = {e.label for e in graph.outgoing.get(node.id, []) if not e.on_error and e.label}
         self.handler: NodeHandler | None = handler
         self.input: Any = dict(node.data)
+        self.history = graph.state.journal.get((node.id, graph.iteration), [])
+        last = self.history[-1] if self.history else None
+        self.previous_wait = last if last is not None and last.get("status") == WAITING else None
+        self.node_attempt = 1 + sum(1 for step in self.history if step.get("retry_at"))
+        self.retry = _retry_policy(node)
 
     @property
     def step_name(self) -> str:
@@ -271,28 +319,124 @@ class NodeRun:
         return graph.result()
 
     async def execute(self) -> Outcome:
-        """Run the node, record its step, write it when the execution is stored; never raises but to cancel."""
-        order, started, clock = self.context.steps.next_order(), datetime.now(UTC), time.perf_counter()
-        token = current_step.set((self.step_name, STEP_TYPE))
-        try:
-            if self.handler is not None and self.handler.body_field is not None:
-                output = await self._timed()  # a loop holds no slot: its body's nodes take them
-            else:
-                async with self.state.slots:
-                    output = await self._timed()
-            outcome = Outcome(SUCCESS, output)
-        except asyncio.CancelledError:
-            self.record(CANCELLED, None, {"type": "Cancelled", "message": "the run stopped"}, order, started, clock)
-            raise
-        except Exception as error:
-            outcome = Outcome(FAILED, error=error_of(error))
-        finally:
-            current_step.reset(token)
-        shown = outcome.output.output if isinstance(outcome.output, Branch) else outcome.output
-        step = self.record(outcome.status, shown, outcome.error, order, started, clock)
+        """Run the node (each retry an attempt of its own), record its step, write it when the execution is stored;
+        never raises but to cancel. A node completed before this run continued is not run: its outcome is reused."""
+        reused = self._reused()
+        if reused is not None:
+            return reused
+        while True:
+            order, started, clock = self.context.steps.next_order(), datetime.now(UTC), time.perf_counter()
+            token = current_step.set((self.step_name, STEP_TYPE))
+            try:
+                self._park_until_retry()
+                outcome = Outcome(SUCCESS, await self._slotted())
+            except asyncio.CancelledError:
+                self.record(CANCELLED, None, {"type": "Cancelled", "message": "the run stopped"}, order, started,
+                            clock)
+                raise
+            except NodeParked as parked:
+                return await self._parked(parked, order, started)
+            except GraphParked:
+                return Outcome(PARKED)  # a loop whose iterations wait recorded their own steps
+            except Exception as error:
+                outcome = Outcome(FAILED, error=error_of(error))
+                delay = self._retry_delay(error)
+                if delay is not None:
+                    paused = await self._retry_after(outcome, delay, order, started, clock)
+                    if paused is not None:
+                        return paused
+                    continue
+            finally:
+                current_step.reset(token)
+            await self._write(self._record_outcome(outcome, order, started, clock))
+            return outcome
+
+    async def _slotted(self) -> Any:
+        if self.handler is not None and self.handler.body_field is not None:
+            return await self._timed()  # a loop holds no slot: its body's nodes take them
+        async with self.state.slots:
+            return await self._timed()
+
+    def _reused(self) -> Outcome | None:
+        """The outcome this node reached before the run continued, when it is complete and recorded whole."""
+        last = self.history[-1] if self.history else None
+        if last is None or "truncated" in last or last.get("reusable") is False:
+            return None
+        if last.get("status") == SUCCESS:
+            output = last.get("output_data")
+            labels = last.get("labels")
+            outcome = Outcome(SUCCESS, Branch(output, frozenset(labels)) if isinstance(labels, list) else output)
+        elif last.get("status") == FAILED and not last.get("retry_at") and any(
+                e.on_error for e in self.graph.outgoing.get(self.node.id, [])):
+            outcome = Outcome(FAILED, error=last.get("error") or {"type": "Error", "message": "failed"})
+        else:
+            return None
+        capture = getattr(self.context.invocation, "capture", None)
+        if capture is not None:
+            capture.add("INFO", "conduit.dag", f"node {self.step_name}: {last.get('status')} before, not run again")
+        return outcome
+
+    def _park_until_retry(self) -> None:
+        """Still inside a retry's backoff (woken early by something else): wait on, recording nothing new."""
+        last = self.history[-1] if self.history else None
+        retry_at = last.get("retry_at") if last else None
+        wake = when(retry_at)
+        if wake is not None and not is_due(wake):
+            raise NodeParked({"reason": "retry", "node_id": self.node.id, "until": retry_at,
+                              "node_attempt": self.node_attempt}, recorded=True)
+
+    def _retry_delay(self, error: Exception) -> float | None:
+        """Seconds before the next attempt when the node's policy retries `error`, else None."""
+        policy = self.retry
+        if policy is None or self.node_attempt >= policy.max_attempts or not policy.retries(error):
+            return None
+        return policy.delay_before(self.node_attempt)
+
+    async def _retry_after(self, failed: Outcome, delay: float, order: int, started: datetime,
+                           clock: float) -> Outcome | None:
+        """Record the failed attempt, then wait in place (short backoff, or nobody to wake a paused run) or pause;
+        the paused outcome, or None to run the next attempt now."""
+        retry_at = iso(datetime.now(UTC) + timedelta(seconds=delay)) or ""
+        step = self._record_outcome(failed, order, started, clock, retry_at=retry_at)
+        await self._write(step)
+        self.history = [*self.history, step]
+        self.node_attempt += 1
+        if delay >= park_after_seconds() and self.state.queued:
+            wait = {"reason": "retry", "node_id": self.node.id, "until": retry_at, "node_attempt": self.node_attempt}
+            return await self._parked(NodeParked(wait, recorded=True), order, started)
+        await asyncio.sleep(delay)
+        return None
+
+    async def _parked(self, parked: NodeParked, order: int, started: datetime) -> Outcome:
+        """The node waits: record its Waiting step (unless it is stored already) and tell the graph."""
+        if not self.state.durable:
+            raise RuntimeError(f"node '{self.node.id}' would wait ({parked.wait.get('reason')}), but this run is "
+                               "not stored, so it could not be resumed")
+        wait = {**parked.wait, "node_id": self.node.id}
+        if self.iteration:
+            wait["iteration"] = list(self.iteration)
+        self.state.waits.append(wait)
+        if not parked.recorded:
+            await self._write(self.record(WAITING, wait, None, order, started, None))
+        return Outcome(PARKED)
+
+    def _record_outcome(self, outcome: Outcome, order: int, started: datetime, clock: float | None,
+                        **extra: Any) -> dict[str, Any]:
+        output = outcome.output
+        if isinstance(output, Branch):
+            extra["labels"] = sorted(output.labels)
+            output = output.output
+        return self.record(outcome.status, output, outcome.error, order, started, clock, **extra)
+
+    async def _write(self, step: dict[str, Any]) -> None:
         steps = self.context.steps
         await retrying(lambda: steps.persist([step]), STEP_WRITE_SECONDS, 2.0, f"recording node {self.step_name}")
-        return outcome
+
+    def event_since(self, name: str, since: str) -> dict[str, Any] | None:
+        """The first delivery of event `name` made at or after `since` (an ISO time), or None."""
+        start = when(since)
+        return next((e for e in self.state.events if e.get("event") == name and start is not None
+                     and (when(e.get("delivered_at")) or start) >= start), None)
 
     async def _timed(self) -> Any:
         seconds = self.node.timeout_seconds
@@ -323,15 +467,28 @@ class NodeRun:
         return await handler.run(self, config)
 
     def record(self, status: str, output: Any, error: dict[str, str] | None, order: int | None,
-               started: datetime, clock: float | None) -> dict[str, Any]:
-        return self.context.steps.record(
+               started: datetime, clock: float | None, **extra: Any) -> dict[str, Any]:
+        step = self.context.steps.record(
             self.step_name, STEP_TYPE, status, input_data=self.input, output_data=output,
             duration_ms=0.0 if clock is None else (time.perf_counter() - clock) * 1000,
             error_message=None if error is None else f"{error['type']}: {error['message']}",
             order=order, started=started,
             extra={"node_id": self.node.id, "node_type": self.node.type, "iteration": list(self.iteration),
-                   "error": error},
+                   "node_attempt": self.node_attempt, "error": error, **extra},
         )
+        if self.context.steps.redactor is not None and step["output_data"] != json_safe(output):
+            step["reusable"] = False  # a secret was masked in it: a continued run runs this node again
+        return step
+
+
+def _retry_policy(node: DagNode) -> RetryPolicy | None:
+    """The node's `retry` (validation checked it; a policy that no longer parses is no policy)."""
+    if node.retry is None:
+        return None
+    try:
+        return parse_retry_policy(node.retry, "retry")
+    except ValueError:
+        return None
 
 
 def error_of(error: BaseException) -> dict[str, str]:

@@ -39,6 +39,7 @@ from shared.dag.template_checks import value_problems as template_value_problems
 from shared.dag.topology import Topology
 from shared.errors import ConduitError, DagValidationError, FieldError, InputValidationError
 from shared.functions.registry import FunctionRegistry
+from shared.functions.retry_policy import parse_retry_policy
 
 _NODE_ID = re.compile(NODE_ID_PATTERN)
 _REQUIRED = {"nodes": ("id", "type"), "edges": ("source", "target"), "parameters": ("name",)}
@@ -259,6 +260,11 @@ class _GraphChecks:
             return
         config = self.config_problems(level, node, handler)
         self.problems += self.edge_rule_problems(level, node, handler)
+        if node.retry is not None:
+            try:
+                parse_retry_policy(node.retry, "retry")
+            except ValueError as error:
+                self.add(f"{level.where(node.id)}.retry", str(error), "invalid_retry")
         if isinstance(config, ActionConfig):
             self.check_action(level, node, config)
         self.check_templates(level, topology, node, handler)
@@ -279,6 +285,8 @@ class _GraphChecks:
     def edge_rule_problems(self, level: _Level, node: DagNode, handler: NodeHandler) -> list[FieldError]:
         if handler.is_gateway:
             return gateway_problems(level, node, handler)
+        if node.type == "wait_for_event":
+            return wait_edge_problems(level, node)
         if node.type != "join":
             return []
         incoming = [edge for _, edge in level.edges if edge.target == node.id]
@@ -314,6 +322,24 @@ class _GraphChecks:
 
     def add(self, where: str, message: str, code: str) -> None:
         self.problems.append(FieldError(where, message, code))
+
+
+def wait_edge_problems(level: _Level, node: DagNode) -> list[FieldError]:
+    """A wait_for_event's edges are unlabelled (taken when its event comes) or labelled `timeout` (taken when its
+    `timeout_seconds` run out, which it then needs)."""
+    problems = []
+    for index, edge in level.edges:
+        if edge.source != node.id or edge.on_error or edge.label is None:
+            continue
+        if edge.label != "timeout":
+            problems.append(FieldError(f"{level.prefix}edges[{index}]", f"edge {edge.source} -> {edge.target} is "
+                                       f"labelled '{edge.label}'; edges from a wait_for_event are unlabelled (the "
+                                       "event came) or labelled timeout", "wait_edge_label"))
+        elif not isinstance(node.data.get("timeout_seconds"), (int, float)):
+            problems.append(FieldError(f"{level.prefix}edges[{index}]", f"edge {edge.source} -> {edge.target} is "
+                                       "taken when the wait times out, but the node has no timeout_seconds in its "
+                                       "data", "wait_edge_label"))
+    return problems
 
 
 def gateway_problems(level: _Level, node: DagNode, handler: NodeHandler) -> list[FieldError]:

@@ -3,7 +3,7 @@
 `Engine.execute` resolves and validates first (errors there are the caller's: unknown workflow, bad input, a
 script that does not compile) and then runs a pipeline of small layers, each wrapping the next:
 
-    persisted -> supervised -> captured -> classified -> timed -> call the user function
+    persisted -> supervised -> captured -> retried -> classified -> timed -> call the user function
 
 A data provider (`request.role == "data_provider"`) runs transient through a pipeline of its own:
 
@@ -32,11 +32,13 @@ from shared.engine import recycling
 from shared.engine.caching import cached
 from shared.engine.context import ExecutionContext
 from shared.engine.deadline import timed
+from shared.engine.durable import continues, last_order, load_history
 from shared.engine.invocation import Invocation, Pipeline
 from shared.engine.layers import captured, classified
 from shared.engine.options import shaped
 from shared.engine.persistence import persisted
 from shared.engine.resolution import DefinitionResolver, resolve_request
+from shared.engine.retries import retried
 from shared.engine.scripts import Script, compile_script, namespace_for
 from shared.engine.subcalls import SubCalls
 from shared.engine.supervision import supervised
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from shared.engine.caching import ProviderCache
     from shared.engine.config import ConfigReader
     from shared.storage.executions import ExecutionStore
+    from shared.storage.queues import ExecutionQueue
 
 SCRIPT_TIMEOUT_SECONDS = 1800
 
@@ -73,11 +76,14 @@ class Engine:
         self.cache = cache
         self.config = config  # stored config for `context.get_config`/`get_secret`; None: app settings only
         self.resolver: DefinitionResolver | None = None  # stored DAGs; the runtime attaches it (resolution.py)
+        self.queue: ExecutionQueue | None = None  # wakes Waiting executions; the runtime attaches it
         self.threads = SyncRunner(sync_workers or int(os.environ.get("CONDUIT_SYNC_WORKERS", "64")))
         self.subcalls = SubCalls(self)
         store_of = lambda: self.store  # noqa: E731 - the store may be attached after construction
         cache_of = lambda: self.cache  # noqa: E731 - so may the cache
-        self._pipeline: Pipeline = persisted(store_of, supervised(store_of, captured(classified(timed(self._call)))))
+        queue_of = lambda: self.queue  # noqa: E731 - the runtime attaches the queue that wakes Waiting executions
+        self._pipeline: Pipeline = persisted(
+            store_of, supervised(store_of, captured(retried(classified(timed(self._call))))), queue_of)
         self._provider_pipeline: Pipeline = cached(cache_of, captured(shaped(classified(timed(self._call)))))
 
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
@@ -126,7 +132,13 @@ class Engine:
         invocation.record = record
         invocation.capture.keep_flushed = False  # nobody reads a queued run's result: flushed lines leave memory
         invocation.started_at = record.started_at or invocation.started_at
-        invocation.context.steps.attempt = record.attempt
+        steps = invocation.context.steps
+        steps.attempt = record.attempt
+        if continues(record) and self.store is not None:  # what earlier runs of it stored (shared.engine.durable)
+            steps.history = await load_history(self.store, record)
+            steps.continue_after(last_order(steps.history, record.attempt))
+        if record.resumes or record.retries:
+            invocation.capture.continue_after(record.log_count)
         return await self._run(invocation)  # claimed: it runs even if the host started recycling meanwhile
 
     def prepare(self, request: ExecutionRequest) -> Invocation:

@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared.engine import finisher
+from shared.engine.durable import until_of
 from shared.engine.leases import WORKER_ID
 from shared.errors import (
     ExecutionAlreadyFinishedError,
@@ -195,6 +196,13 @@ def _reason(error: BaseException) -> str:
 
 
 def final_record(record: ExecutionRecord, result: ExecutionResult) -> ExecutionRecord:
+    """The record as this run leaves it: terminal, or Waiting (no lease, and no deadline but the wait's own end:
+    waiting is not running, so `timeout_seconds` does not count it; see shared.engine.durable)."""
+    if result.status is ExecutionStatus.WAITING:
+        retries = (result.waiting or {}).get("retries", record.retries)  # a Python workflow's retry (retries.py)
+        return replace(record, status=result.status, waiting=result.waiting, error_message=result.error_message,
+                       error_type=result.error_type, retries=retries, lease_owner=None, lease_expires_at=None,
+                       deadline_at=until_of(result.waiting))
     return replace(
         record,
         status=result.status,
@@ -206,4 +214,5 @@ def final_record(record: ExecutionRecord, result: ExecutionResult) -> ExecutionR
         duration_ms=result.duration_ms,
         lease_owner=None,
         lease_expires_at=None,
+        waiting=None,
     )

@@ -40,6 +40,7 @@ class Invocation:
     cancel_requested: bool = False
     deadline: Deadline | None = None
     thread_call: ThreadCall | None = None
+    error: BaseException | None = None  # what the user code raised, for a retry policy (shared.engine.retries)
 
     def request_cancel(self) -> None:
         """Stop this execution: it ends `Cancelled` now, whether its code cooperates or not.

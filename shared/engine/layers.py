@@ -23,6 +23,7 @@ from shared.engine.deadline import (
     ExecutionTimedOut,
     UserBaseException,
 )
+from shared.engine.durable import ExecutionSuspended
 from shared.engine.scripts import script_outcome
 from shared.errors import CapacityExceededError, UserError
 from shared.models import ExecutionResult, ExecutionStatus, utc_now
@@ -43,6 +44,7 @@ class Outcome:
     variables: dict[str, Any] | None = None
     error_message: str | None = None
     error_type: str | None = None
+    waiting: dict[str, Any] | None = None
 
 
 def classified(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invocation], Awaitable[Outcome]]:
@@ -55,7 +57,10 @@ def classified(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invoca
             if not invocation.cancel_requested:
                 raise
             return _cancelled(invocation)
+        except ExecutionSuspended as paused:
+            return Outcome(ExecutionStatus.WAITING, waiting=paused.waiting)
         except Exception as exc:
+            invocation.error = exc  # a retry policy reads its type and HTTP status (shared.engine.retries)
             return _failed(invocation, exc)
         return _success(invocation, value)
 
@@ -139,6 +144,7 @@ def captured(call: Callable[[Invocation], Awaitable[Outcome]]) -> Callable[[Invo
             integration_calls=invocation.context.integration_calls,
             error_message=outcome.error_message,
             error_type=outcome.error_type,
+            waiting=outcome.waiting,
             started_at=invocation.started_at,
             completed_at=utc_now(),
         )
@@ -151,4 +157,4 @@ def _redacted(outcome: Outcome, redactor: Redactor) -> Outcome:
     and answered (steps, log lines and HTTP call records are masked as they are recorded)."""
     return Outcome(outcome.status, redactor.value(outcome.result),
                    None if outcome.variables is None else redactor.value(outcome.variables),
-                   redactor.optional(outcome.error_message), outcome.error_type)
+                   redactor.optional(outcome.error_message), outcome.error_type, outcome.waiting)

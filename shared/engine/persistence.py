@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from shared.engine.durable import until_of, wake_delay
 from shared.engine.finishing import finish
 from shared.engine.leases import WORKER_ID, deadline_for, lease_until
 from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus
@@ -20,13 +22,16 @@ from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus
 if TYPE_CHECKING:
     from shared.engine.invocation import Invocation
     from shared.storage.executions import ExecutionStore
+    from shared.storage.queues import ExecutionQueue
 
 log = logging.getLogger("conduit.engine")
 Step = Callable[["Invocation"], Awaitable[ExecutionResult]]
 
 
-def persisted(store_of: Callable[[], ExecutionStore | None], call: Step) -> Step:
-    """Write the record as Running before the call and finish it once after, unless the request is transient."""
+def persisted(store_of: Callable[[], ExecutionStore | None], call: Step,
+              queue_of: Callable[[], ExecutionQueue | None] = lambda: None) -> Step:
+    """Write the record as Running before the call and finish it once after, unless the request is transient.
+    A run that ends Waiting with an end to its wait sends its wake-up message (shared.engine.durable)."""
 
     async def run(invocation: Invocation) -> ExecutionResult:
         store = store_of()
@@ -37,9 +42,26 @@ def persisted(store_of: Callable[[], ExecutionStore | None], call: Step) -> Step
         record = invocation.record
         invocation.context.steps.sink = functools.partial(store.write_steps, record.id, attempt=record.attempt)
         result = await call(invocation)
-        return await finish(store, invocation, result)
+        finished = await finish(store, invocation, result)
+        if finished.status is ExecutionStatus.WAITING:
+            await send_wake(queue_of(), record.scope, record.id, finished.waiting)
+        return finished
 
     return run
+
+
+async def send_wake(queue: ExecutionQueue | None, scope: str, execution_id: str, waiting: Any) -> None:
+    """Queue the message that wakes a Waiting execution when its wait ends; if it cannot be sent, the clean-up
+    timer wakes the execution once its `until` has passed (shared.executions.cleanup)."""
+    delay = wake_delay(until_of(waiting))
+    if queue is None or delay is None:
+        return
+    from shared.storage.queues import ExecutionMessage  # the queue SDK is imported by whoever made `queue`
+
+    try:
+        await queue.send(ExecutionMessage(execution_id, scope), delay_seconds=math.ceil(delay))
+    except Exception as error:  # the record is stored Waiting: clean-up is the safety net
+        log.warning("execution %s: its wake-up could not be queued (%s); clean-up will wake it", execution_id, error)
 
 
 def running_record(invocation: Invocation) -> ExecutionRecord:
@@ -61,4 +83,6 @@ def running_record(invocation: Invocation) -> ExecutionRecord:
         deadline_at=deadline_for(started, invocation.timeout_seconds),
         definition_version=request.definition_version,
         definition_scope=request.definition_scope,
+        rerun_of=request.rerun_of,
+        resume_from=request.resume_from,
     )

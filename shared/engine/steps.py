@@ -34,6 +34,8 @@ class StepRecorder:
         self.attempt = attempt
         self.redactor: Redactor | None = None  # set once the execution reads a secret
         self.sink: StepSink | None = None
+        # The steps stored for this execution before this run (a continued run's: shared.engine.durable).
+        self.history: list[dict[str, Any]] = []
         self._written: set[int] = set()
         self._order = 0
         self._lock = threading.Lock()
@@ -52,6 +54,11 @@ class StepRecorder:
         """The steps `persist` has not written yet: those the final write still has to store."""
         with self._lock:
             return [step for step in steps if step.get("execution_order") not in self._written]
+
+    def continue_after(self, order: int) -> None:
+        """Number this run's steps after `order`: a continuation of the same attempt must not rewrite its rows."""
+        with self._lock:
+            self._order = max(self._order, order)
 
     def next_order(self) -> int:
         with self._lock:

@@ -10,6 +10,8 @@ overwrites a terminal state or a record a live worker just touched.
 | Running or Cancelling, lease expired                | as the recovery pass does (recovery.py)               |
 | Pending older than the grace period                 | its message sent again, at most once per grace period |
 |                                                     | and 3 times in all; then Failed (QueueMessageLost)    |
+| Waiting, its wait ended more than the grace period  | its wake-up sent again (at most once per grace        |
+| ago (the wake-up was lost)                          | period); a wait with no end is left alone             |
 
 A Pending execution is requeued by age alone: whether its message still waits in the queue cannot be told (Azure
 and Azurite count messages in flight too), and a duplicate message is harmless because the record decides and the
@@ -22,6 +24,7 @@ import logging
 import os
 from datetime import datetime, timedelta
 
+from shared.engine.durable import until_of
 from shared.executions.recovery import STARTED, TIMED_OUT, PassReport, read_scope, settle_each, settle_started
 from shared.executions.service import requeue
 from shared.executions.services import Services
@@ -41,7 +44,8 @@ async def clean_up(services: Services, now: datetime | None = None) -> PassRepor
     now = now or utc_now()
     report = PassReport()
     for scope in await services.store.scopes():
-        records = await read_scope(services, scope, (ExecutionStatus.PENDING, *STARTED), report)
+        records = await read_scope(services, scope, (ExecutionStatus.PENDING, ExecutionStatus.WAITING, *STARTED),
+                                   report)
         await settle_each(records, lambda record: _settle(services, record, now, report), report)
     return report
 
@@ -49,8 +53,22 @@ async def clean_up(services: Services, now: datetime | None = None) -> PassRepor
 async def _settle(services: Services, record: ExecutionRecord, now: datetime, report: PassReport) -> None:
     if record.status is ExecutionStatus.PENDING:
         await _settle_pending(services, record, now, report)
+    elif record.status is ExecutionStatus.WAITING:
+        await _settle_waiting(services, record, now, report)
     else:
         await settle_started(services, record, now, report)
+
+
+async def _settle_waiting(services: Services, record: ExecutionRecord, now: datetime, report: PassReport) -> None:
+    """A Waiting execution is left alone until its own deadline (the end of its wait) and the grace after it."""
+    until = until_of(record.waiting)
+    if until is None or now - until < PENDING_GRACE:
+        return
+    if record.requeued_at is not None and now - record.requeued_at < PENDING_GRACE:
+        return
+    log.warning("execution %s should have woken at %s; sending its wake-up again", record.id, until)
+    await requeue(services, record, lost=False)
+    report.requeued.append(record.id)
 
 
 async def _settle_pending(services: Services, record: ExecutionRecord, now: datetime, report: PassReport) -> None:

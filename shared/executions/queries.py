@@ -173,8 +173,9 @@ async def cancel_execution(services: Services, caller: Caller, execution_id: str
 async def request_cancel(store: Any, record: ExecutionRecord) -> ExecutionRecord:
     """Ask an execution to stop (its caller's right to was checked): Pending ends Cancelled at once, Running goes
     to Cancelling and its worker stops it."""
-    if record.status is ExecutionStatus.PENDING:
+    if record.status in (ExecutionStatus.PENDING, ExecutionStatus.WAITING):  # nobody runs it: Cancelled at once
         cancelled = record.finished(ExecutionStatus.CANCELLED, CANCELLED_BY_USER, "Cancelled", utc_now())
+        cancelled.waiting = None
         return await store.finish(cancelled, logs=[], steps=[])
     if record.status is ExecutionStatus.CANCELLING:
         return record

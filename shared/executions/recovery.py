@@ -12,6 +12,7 @@ range read per scope (Running or Cancelling), and for each execution whose lease
 | Running, queued (async), attempts left                   | its message sent again: a worker takes it over |
 | Running, queued, `CONDUIT_MAX_ATTEMPTS` attempts used    | Failed (`HostDied`)                            |
 | Running, synchronous (its caller already got an error)   | Failed (`HostDied`), not run again             |
+|   (unless it was woken from Waiting: that run is queued)  |                                                |
 
 A message is sent again at most once per lease length (`requeued_at`). The clean-up timer applies the same rules as
 a safety net. One failing scope or record is logged and counted, and the pass goes on with the others.
@@ -104,7 +105,7 @@ async def settle_started(services: Services, record: ExecutionRecord, now: datet
     elif record.deadline_at is not None and record.deadline_at <= now:
         await _finish(services, record.finished(ExecutionStatus.TIMEOUT, TIMED_OUT, "TimeoutError", now))
         report.timed_out.append(record.id)
-    elif record.trigger.get("mode") != QUEUED:
+    elif record.trigger.get("mode") != QUEUED and not record.resumes:  # a woken run is a queued one
         await _finish(services, record.finished(ExecutionStatus.FAILED, SYNC_HOST_DIED, HOST_DIED, now))
         report.failed.append(record.id)
     elif record.attempt >= MAX_ATTEMPTS:

@@ -102,6 +102,12 @@ class WorkflowCall:
     # A queued run's id, fixed by the caller (a schedule's slot, shared.models.slot_execution_id): when it exists
     # already, the submit answers with that execution (`duplicate`) instead of running it twice.
     execution_id: str | None = None
+    # A rerun (shared.executions.durable): the original, the DAG version it ran, and for `from_failed` whose
+    # recorded node outputs to reuse.
+    rerun_of: str | None = None
+    resume_from: str | None = None
+    definition_version: int | None = None
+    definition_scope: str | None = None
 
     def resolved_caller(self) -> Caller:
         if self.caller is not None:
@@ -134,6 +140,10 @@ async def submit(services: Services, call: WorkflowCall) -> Submission:
         scope=policy.scope_for(caller, call.organization_id),
         trigger=call.trigger(),
         trigger_data=call.trigger_data,
+        definition_version=call.definition_version,
+        definition_scope=call.definition_scope,
+        rerun_of=call.rerun_of,
+        resume_from=call.resume_from,
     )
     await services.engine.resolve(request)  # a stored DAG: found, and its current version pinned to this run
     metadata = request.definition or services.registry.get(call.workflow_name)
@@ -285,6 +295,8 @@ async def _enqueue(
         timeout_seconds=int(timeout_seconds),
         definition_version=request.definition_version,
         definition_scope=request.definition_scope,
+        rerun_of=request.rerun_of,
+        resume_from=request.resume_from,
     )
     if key:
         created = await services.store.create_with_key(record, key)

@@ -22,3 +22,7 @@ class Services:
     store: ExecutionStore
     engine: Engine
     queue: ExecutionQueue
+
+    def __post_init__(self) -> None:
+        if getattr(self.engine, "queue", "n/a") is None:  # a Waiting execution's wake-up goes to this queue
+            self.engine.queue = self.queue

@@ -11,6 +11,9 @@ Queue delivery is at least once, so the record — not the message — decides w
 | Pending, or Running with an expired lease| claim it (ETag) and run it; a takeover counts an attempt |
 | Running, expired lease, past its deadline| Timeout (its deadline will not move for a re-run)      |
 | Running, expired lease, attempts used up | Failed (HostDied): its host died in every attempt      |
+| Waiting, its wait ends later             | the message sent again, hidden for what is left (7-day hops) |
+| Waiting, its wait ended                  | claim it and run it on (a wake-up: `resumes` + 1)      |
+| Waiting for an event with no end         | nothing: the event's delivery sends a message of its own |
 
 A takeover means the host that ran the previous attempt died (or stopped renewing its lease). Code that kills its own
 process (`os._exit`, running out of memory) would otherwise be re-run forever, so after `CONDUIT_MAX_ATTEMPTS`
@@ -20,11 +23,13 @@ process (`os._exit`, running out of memory) would otherwise be re-run forever, s
 from __future__ import annotations
 
 import logging
+import math
 import os
 from datetime import datetime
 from enum import Enum
 
 from shared.engine import recycling
+from shared.engine.durable import is_due, until_of, wake_delay
 from shared.engine.leases import WORKER_ID, deadline_for, lease_until
 from shared.engine.supervision import running_here
 from shared.errors import BadMessageError, ConflictError
@@ -50,6 +55,8 @@ class Action(Enum):
     IGNORE_RUNNING = "running elsewhere"
     CANCEL = "cancel"
     CLAIM = "claim"
+    SNOOZE = "not due yet"
+    IGNORE_WAITING = "waiting for an event"
     UNREADABLE = "unreadable"
 
 
@@ -63,6 +70,11 @@ def decide(record: ExecutionRecord | None, now: datetime) -> Action:
         return Action.IGNORE_RUNNING if record.lease_alive(now) else Action.CANCEL
     if record.status is ExecutionStatus.RUNNING and record.lease_alive(now):
         return Action.IGNORE_RUNNING
+    if record.status is ExecutionStatus.WAITING:
+        until = until_of(record.waiting)
+        if until is None:
+            return Action.IGNORE_WAITING
+        return Action.CLAIM if is_due(until, now) else Action.SNOOZE
     return Action.CLAIM
 
 
@@ -91,7 +103,11 @@ async def process_message(services: Services, body: bytes | str, dequeue_count: 
 
 
 async def _act(services: Services, action: Action, record: ExecutionRecord | None, dequeue_count: int) -> None:
-    if record is None or action in (Action.IGNORE_MISSING, Action.IGNORE_FINISHED, Action.IGNORE_RUNNING):
+    if action is Action.SNOOZE and record is not None:
+        await snooze(services, record)
+        return
+    if record is None or action in (Action.IGNORE_MISSING, Action.IGNORE_FINISHED, Action.IGNORE_RUNNING,
+                                    Action.IGNORE_WAITING):
         shown = record.status.value if record else "no record"
         log.info("execution message ignored (%s, %s, delivery %d)", action.value, shown, dequeue_count)
         return
@@ -133,20 +149,32 @@ def host_died_reason(record: ExecutionRecord) -> str:
 
 
 async def claim(services: Services, record: ExecutionRecord) -> ExecutionRecord:
-    """Pending -> Running (or a takeover of an expired lease), ETag-conditional, with a lease naming us."""
+    """Pending -> Running (or a takeover of an expired lease, or a wake-up from Waiting), ETag-conditional, with a
+    lease naming us. A run woken from waiting gets a deadline of its own: waiting is not running."""
     now = utc_now()
     takeover = record.status is ExecutionStatus.RUNNING
     if takeover:
         log.warning("taking over execution %s from %s (lease expired)", record.id, record.lease_owner)
+    woken = record.status is ExecutionStatus.WAITING
     return await services.store.update(
         record,
         status=ExecutionStatus.RUNNING,
-        started_at=now,
+        started_at=record.started_at if woken and record.started_at else now,
         attempt=record.attempt + 1 if takeover else record.attempt,
         lease_owner=WORKER_ID,
         lease_expires_at=lease_until(now),
         deadline_at=deadline_for(now, record.timeout_seconds),
+        **({"resumes": record.resumes + 1, "waiting": None} if woken else {}),
     )
+
+
+async def snooze(services: Services, record: ExecutionRecord) -> None:
+    """A wake-up that came early (a wait longer than the queue can hide a message, or a duplicate): send it again,
+    hidden for what is left of the wait."""
+    delay = wake_delay(until_of(record.waiting))
+    if delay:
+        await services.queue.send(ExecutionMessage(record.id, record.scope), delay_seconds=math.ceil(delay))
+    log.info("execution %s waits until %s; its wake-up was sent again", record.id, (record.waiting or {}).get("until"))
 
 
 async def cancel_abandoned(services: Services, record: ExecutionRecord) -> None:

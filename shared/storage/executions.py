@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -34,9 +36,9 @@ from shared.errors import (
     StaleRecordError,
     StorageError,
 )
-from shared.models import ExecutionRecord, ExecutionStatus, LogLine
+from shared.models import ExecutionRecord, ExecutionStatus, LogLine, iso, utc_now
 from shared.storage.account import StorageAccount
-from shared.storage.batches import DEFAULT_CONCURRENCY
+from shared.storage.batches import DEFAULT_CONCURRENCY, check_entity
 from shared.storage.clients import RequestCounter, close_client, open_tables
 from shared.storage.details import DetailsRows
 from shared.storage.idempotency import Created, IdempotencyKeys, key_hash
@@ -52,7 +54,16 @@ from shared.storage.keys import (
 from shared.storage.leases import LEASE_COLUMNS, LeaseState, lease_from_entity
 from shared.storage.listing import ACTIVE_STATUSES, active_entities, list_page, list_query
 from shared.storage.logs import collect_lines, log_query, pack_log_pages
-from shared.storage.packing import INPUT, OUTPUT, TRIGGER_DATA, VARIABLES, spill_count
+from shared.storage.packing import (
+    INPUT,
+    OUTPUT,
+    TRIGGER_DATA,
+    VARIABLES,
+    pack_text,
+    spill_count,
+    to_json_text,
+    unpack_text,
+)
 from shared.storage.rows import SCALAR_COLUMNS, outcome_entity, record_entity, record_from_entity, update_entity
 from shared.storage.scalars import decode_scalars
 from shared.storage.scopes import ScopeRegistry
@@ -61,6 +72,7 @@ from shared.storage.steps import pack_step_rows, unpack_steps
 Entity = dict[str, Any]
 
 _PAGE_SIZE = 1_000  # the most one query page returns
+EVENT_PREFIX = "evt|"
 _TABLES = (EXECUTIONS_TABLE, DETAILS_TABLE, SCOPES_TABLE)
 
 
@@ -208,6 +220,26 @@ class ExecutionStore:
         if not is_valid_key(execution_id):
             return []
         return unpack_steps(await self._details.range(execution_id, step_prefix(attempt)))
+
+    async def write_event(self, execution_id: str, name: str, payload: Any) -> dict[str, Any]:
+        """Store an event delivered to a Waiting execution (`evt|{name}|{time}|{nonce}`), before its record is woken:
+        the woken run finds it with `get_events`. Every delivery is kept, so a wait that comes round again (a loop)
+        takes only a delivery made after it started waiting."""
+        validate_execution_id(execution_id)
+        delivered = utc_now()
+        event = {"step_type": "event", "event": name, "payload": payload, "delivered_at": iso(delivered)}
+        row_key = f"{EVENT_PREFIX}{name}|{iso(delivered)}|{uuid.uuid4().hex[:8]}"
+        row = {"PartitionKey": execution_id, "RowKey": row_key, **pack_text("Event", to_json_text(event))}
+        check_entity(row)
+        await self._details.write([row])
+        return event
+
+    async def get_events(self, execution_id: str) -> list[dict[str, Any]]:
+        """The events delivered to an execution, oldest first for each name."""
+        if not is_valid_key(execution_id):
+            return []
+        rows = await self._details.range(execution_id, EVENT_PREFIX)
+        return [json.loads(unpack_text("Event", dict(row)) or "{}") for row in rows]
 
     async def get(self, scope: str, execution_id: str, *, light: bool = False) -> ExecutionRecord | None:
         """One point read, plus one range read per value that was too large for the record; None if not found.

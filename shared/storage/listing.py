@@ -27,7 +27,8 @@ from shared.storage.scalars import utc
 
 MAX_LIMIT = 100
 TOKEN_VERSION = "1"
-ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING)
+ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING,
+                   ExecutionStatus.WAITING)
 # Filters use space-separated tokens only: the SDK substitutes whole words (azure-notes gotcha #5).
 _MAX_48 = (1 << 48) - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -93,7 +93,10 @@ class ExecutionQueue:
             await self._client.create_queue()
 
     async def send(self, message: ExecutionMessage, delay_seconds: int = 0) -> None:
-        await self._client.send_message(message.encode(), visibility_timeout=delay_seconds or None)
+        """Send `message`, hidden for `delay_seconds` (at most 7 days). A delayed message never expires: the
+        queue's default time to live (7 days) would otherwise drop a wake-up hidden for as long."""
+        await self._client.send_message(message.encode(), visibility_timeout=delay_seconds or None,
+                                        time_to_live=-1 if delay_seconds else None)
 
     async def send_to_poison(self, body: bytes | str) -> None:
         """Forward a message body as it was received to `<queue>-poison`, base64 like the host's own messages.

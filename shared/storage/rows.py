@@ -126,6 +126,8 @@ def record_from_entity(entity: Any, spilled: dict[JsonField, list[Entity]]) -> E
     scalars = decode_scalars(entity)
     scalars["attempt"] = scalars["attempt"] or 1
     scalars["requeues"] = scalars["requeues"] or 0
+    scalars["resumes"] = scalars["resumes"] or 0
+    scalars["retries"] = scalars["retries"] or 0
     return ExecutionRecord(
         id=entity["RowKey"],
         scope=entity["PartitionKey"],

@@ -8,6 +8,7 @@ string `CLEARED`, which a MERGE puts in place of a value of any type (a DateTime
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,6 +75,22 @@ def _text_back(value: Any) -> str | None:
     return None if value is None or value == CLEARED else str(value)
 
 
+_MAX_WAITING_CHARS = 2_000
+
+
+def _json_small(value: Any) -> str:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object, got {value!r}")
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if len(text) > _MAX_WAITING_CHARS:
+        raise ValueError(f"at most {_MAX_WAITING_CHARS} characters as JSON")
+    return text
+
+
+def _json_back(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) and value else None
+
+
 @dataclass(frozen=True)
 class Scalar:
     """One record attribute stored as one property; `encode` never sees None (that is CLEARED)."""
@@ -100,11 +117,16 @@ SCALARS: tuple[Scalar, ...] = (
     Scalar("error_type", "ErrorType", _text(MAX_NAME_CHARS), _text_back),
     Scalar("definition_version", "DefinitionVersion", _int32, as_int),
     Scalar("definition_scope", "DefinitionScope", _text(MAX_NAME_CHARS), _text_back),
+    Scalar("waiting", "Waiting", _json_small, _json_back),
+    Scalar("resumes", "Resumes", _int32, as_int),
+    Scalar("retries", "Retries", _int32, as_int),
+    Scalar("rerun_of", "RerunOf", _text(MAX_NAME_CHARS), _text_back),
+    Scalar("resume_from", "ResumeFrom", _text(MAX_NAME_CHARS), _text_back),
 )
 BY_ATTR = {scalar.attr: scalar for scalar in SCALARS}
 # What `ExecutionStore.update` may change: everything but the timeout and the pinned DAG version, which are fixed
 # when the record is created.
-FIXED_WHEN_SET = ("definition_version", "definition_scope")
+FIXED_WHEN_SET = ("definition_version", "definition_scope", "rerun_of", "resume_from")
 UPDATABLE = frozenset(BY_ATTR) - {"timeout_seconds", *FIXED_WHEN_SET}
 
 

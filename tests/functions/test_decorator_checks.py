@@ -30,9 +30,14 @@ def register(**options: Any):
 
 def test_a_retry_policy_is_stored_with_every_key() -> None:
     assert register(retry_policy={"max_attempts": 3}).retry_policy == {  # type: ignore[union-attr]
-        "max_attempts": 3, "backoff_seconds": 10.0, "max_backoff_seconds": 300.0}
-    policy = {"max_attempts": 5, "backoff_seconds": 0, "max_backoff_seconds": 60.5}
+        "max_attempts": 3, "backoff": "exponential", "initial_delay_seconds": 10.0, "max_delay_seconds": 300.0,
+        "jitter": 0.0, "retry_on": None}
+    policy = {"max_attempts": 5, "backoff": "fixed", "initial_delay_seconds": 0, "max_delay_seconds": 60.5,
+              "jitter": 0.25, "retry_on": ["TimeoutError", 503]}
     assert register(retry_policy=policy).retry_policy == policy  # type: ignore[union-attr]
+    older_names = {"max_attempts": 2, "backoff_seconds": 1, "max_backoff_seconds": 5}
+    stored = register(retry_policy=older_names).retry_policy  # type: ignore[union-attr]
+    assert (stored["initial_delay_seconds"], stored["max_delay_seconds"]) == (1, 5)
 
 
 @pytest.mark.parametrize(
@@ -42,7 +47,9 @@ def test_a_retry_policy_is_stored_with_every_key() -> None:
         ({"max_attempts": 11}, "max_attempts: Input should be less than or equal to 10"),
         ({"max_attempts": "3"}, "max_attempts: Input should be a valid integer"),
         ({"max_attempts": 2, "backoff_seconds": -1}, "backoff_seconds: Input should be greater than or equal to 0"),
-        ({"max_attempts": 2, "backoff_seconds": 60, "max_backoff_seconds": 10}, "at least backoff_seconds"),
+        ({"max_attempts": 2, "backoff_seconds": 60, "max_backoff_seconds": 10}, "at least initial_delay_seconds"),
+        ({"max_attempts": 2, "retry_on": [42]}, "42 is not an HTTP status"),
+        ({"max_attempts": 2, "backoff": "linear"}, "backoff: Input should be 'fixed' or 'exponential'"),
         ({"max_attempts": 2, "retries": 1}, "retries: Extra inputs are not permitted"),
         (3, "retry_policy must be a dict"),
     ],

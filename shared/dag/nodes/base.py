@@ -24,10 +24,28 @@ class NodeConfig(BaseModel):
 
 @dataclass
 class Branch:
-    """What a gateway's `run` returns: its output, and the labels of the outgoing edges it takes."""
+    """What a gateway's `run` returns: its output, and the labels of the outgoing edges it takes ("" takes the
+    unlabelled ones: a `wait_for_event` takes them when its event comes, its `timeout` edge when time runs out)."""
 
     output: Any
     labels: frozenset[str]
+
+
+class Parked(Exception):
+    """A node (or a loop body) cannot go on before a time or an event: the run pauses (shared.engine.durable)."""
+
+
+class NodeParked(Parked):
+    """Raised by a node that waits: `wait` is what for ({"reason", "until", "event"}); `recorded` when the node's
+    Waiting step is already stored (it waited before and still does)."""
+
+    def __init__(self, wait: dict[str, Any], *, recorded: bool = False) -> None:
+        super().__init__(f"waiting ({wait.get('reason')})")
+        self.wait, self.recorded = wait, recorded
+
+
+class GraphParked(Parked):
+    """A graph (a loop body) ran everything it could; some of its nodes wait."""
 
 
 class NodeHandler:

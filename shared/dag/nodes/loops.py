@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from shared.dag.definition import DagGraph
-from shared.dag.nodes.base import NodeConfig, NodeHandler, register
+from shared.dag.nodes.base import GraphParked, NodeConfig, NodeHandler, register
 
 MAX_FOREACH_CONCURRENCY = 100
 MAX_WHILE_ITERATIONS = 10_000
@@ -76,15 +76,23 @@ class LoopLimitError(RuntimeError):
 
 
 async def all_or_first_error(calls: list[Coroutine[Any, Any, Any]]) -> list[Any]:
-    """The values of `calls` in their order; on the first failure the others are cancelled and it is raised."""
+    """The values of `calls` in their order; on the first failure the others are cancelled and it is raised.
+
+    An iteration that pauses (GraphParked: a node in it waits for an event, a delay or a retry) is no failure: the
+    others run on as far as they can, and then the loop pauses too (its finished iterations are not run again)."""
     tasks = [asyncio.ensure_future(call) for call in calls]
     if not tasks:
         return []
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        failed = next((t for t in tasks if t in done and not t.cancelled() and t.exception() is not None), None)
-        if failed is not None:
-            raise failed.exception()  # type: ignore[misc]
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            failed = next((t for t in done if not t.cancelled() and t.exception() is not None
+                           and not isinstance(t.exception(), GraphParked)), None)
+            if failed is not None:
+                raise failed.exception()  # type: ignore[misc]
+        if any(not t.cancelled() and isinstance(t.exception(), GraphParked) for t in tasks):
+            raise GraphParked("some iterations wait")
         return [task.result() for task in tasks]
     finally:
         unfinished = [t for t in tasks if not t.done()]

@@ -111,12 +111,17 @@ class HttpRequestNode(NodeHandler):
         if (response.status_code not in expected) if expected else not 200 <= response.status_code < 300:
             wanted = ", ".join(map(str, expected)) if expected else "2xx"
             raise HttpStatusError(f"{config.method} {response.request.url.copy_with(query=None)} answered "
-                                  f"{response.status_code} (expected {wanted}): {response.text[:BODY_EXCERPT_CHARS]}")
+                                  f"{response.status_code} (expected {wanted}): {response.text[:BODY_EXCERPT_CHARS]}",
+                                  response.status_code)
         return {"status": response.status_code, "headers": dict(response.headers), "body": parsed_body(response)}
 
 
 class HttpStatusError(RuntimeError):
-    """An `http_request` node got a status it does not expect."""
+    """An `http_request` node got a status it does not expect (`status_code`, which `retry_on` can name)."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 def idempotency_key(execution_id: str, node_id: str, iteration: tuple[int, ...]) -> str:

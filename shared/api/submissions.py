@@ -1,6 +1,7 @@
 """How a submitted execution is answered over HTTP, the same for POST /api/workflows/{name}/execute and webhook
-endpoints: finished -> 200 with the result (a failed workflow is still 200, its status says Failed); queued, or
-still running past the sync wait -> 202 with the execution id and a Location to poll."""
+endpoints: finished -> 200 with the result (a failed workflow is still 200, its status says Failed); queued, paused
+(Waiting: a DAG waiting for an event or a delay), or still running past the sync wait -> 202 with the execution id
+and a Location to poll."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import azure.functions as func
 from shared.api.http import json_response
 from shared.executions.queries import result_to_api
 from shared.executions.service import Submission
-from shared.models import Caller
+from shared.models import Caller, ExecutionStatus
 
 
 def submission_response(
@@ -21,8 +22,12 @@ def submission_response(
     outcome, unless `duplicate_outcome` is False: then only its id and status (202 with a Location), for callers
     who cannot prove they sent the first request (anyone may repeat a key on a public endpoint). DEBUG lines and
     variables of a finished run are shown to admins only (`caller`)."""
-    if submission.result is not None:
-        return json_response(result_to_api(submission.result, caller))
+    result = submission.result
+    if result is not None and result.status is ExecutionStatus.WAITING:  # paused: it goes on through the queue
+        body = {"execution_id": result.execution_id, "status": result.status.value, "waiting": result.waiting}
+        return json_response(body, 202, headers={"Location": f"/api/workflows/executions/{result.execution_id}"})
+    if result is not None:
+        return json_response(result_to_api(result, caller))
     record = submission.record
     if record is not None and record.status.is_terminal and duplicate_outcome:  # a repeat of a finished run
         return json_response({

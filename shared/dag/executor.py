@@ -116,8 +116,11 @@ class RunState:
     def load_journal(self) -> None:
         """The node steps stored so far for this execution (`StepRecorder.history`), by node and iteration."""
         steps = self.context.steps
-        self.durable = steps.sink is not None
         invocation = self.context.invocation
+        request = getattr(invocation, "request", None)
+        # A definition registered nowhere (POST /api/dags/execute) could not be found again by a worker that wakes it.
+        adhoc = request is not None and request.definition is not None and request.definition_version is None
+        self.durable = steps.sink is not None and not adhoc
         record = getattr(invocation, "record", None)
         self.queued = self.durable and record is not None and (record.trigger.get("mode") == "async"
                                                                or bool(record.resumes))
@@ -410,8 +413,9 @@ class NodeRun:
     async def _parked(self, parked: NodeParked, order: int, started: datetime) -> Outcome:
         """The node waits: record its Waiting step (unless it is stored already) and tell the graph."""
         if not self.state.durable:
-            raise RuntimeError(f"node '{self.node.id}' would wait ({parked.wait.get('reason')}), but this run is "
-                               "not stored, so it could not be resumed")
+            raise RuntimeError(f"node '{self.node.id}' would wait ({parked.wait.get('reason')}), but this run "
+                               "cannot pause: it is not stored, or its definition is registered nowhere (POST "
+                               "/api/dags/execute); store the DAG (POST /api/dags) or deploy it as a file to wait")
         wait = {**parked.wait, "node_id": self.node.id}
         if self.iteration:
             wait["iteration"] = list(self.iteration)

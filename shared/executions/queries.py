@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.engine.durable import continues, load_history
 from shared.engine.layers import CANCELLED_BY_USER
 from shared.errors import ConflictError, ExecutionNotFoundError, FieldError, InputValidationError, StaleRecordError
 from shared.executions.services import Services
@@ -50,12 +51,16 @@ DAG_NODE_STEP = "dag_node"  # the step type shared.dag.executor records for ever
 
 async def execution_detail(services: Services, caller: Caller, execution_id: str) -> dict[str, Any]:
     """`GET /api/workflows/executions/{id}`: the record, and for a DAG run `node_outputs` ({node id: output} of its
-    top-level nodes that ran, from their stored steps; a node that failed has None)."""
+    top-level nodes that ran, from their stored steps — every attempt's, and a from_failed rerun's reused ones; a
+    node that failed has None)."""
     record = await get_execution(services, caller, execution_id)
     body = execution_to_api(caller, record)
     metadata = services.registry.get(record.workflow_name)
     if metadata is None or "dag" in metadata.tags:  # unknown here: perhaps a stored DAG; else only DAGs have nodes
-        steps = await services.store.get_steps(execution_id, attempt=record.attempt)
+        if continues(record):  # a takeover, a wake-up or a from_failed rerun: its nodes' steps are spread out
+            steps = await load_history(services.store, record)
+        else:
+            steps = await services.store.get_steps(execution_id, attempt=record.attempt)
         outputs = node_outputs(steps)
         if outputs or (metadata is not None and "dag" in metadata.tags):
             body["node_outputs"] = outputs

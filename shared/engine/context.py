@@ -46,6 +46,10 @@ _current: ContextVar[ExecutionContext | None] = ContextVar("conduit_execution_co
 _redactor_lock = threading.Lock()
 
 
+class DurableWaitNotOffered(RuntimeError):
+    """`context.wait_for_event` in a Python workflow: only DAG workflows wait durably."""
+
+
 @dataclass
 class ExecutionContext:
     """Passed to a workflow whose first parameter is annotated `ExecutionContext` or named `context`."""
@@ -227,6 +231,15 @@ class ExecutionContext:
         if self.subcalls is None:
             raise ContextError("context.run_workflow works only in an execution run by the engine.")
         return await self.subcalls.run(self, name, inputs)
+
+    async def wait_for_event(self, name: str, timeout: float | None = None) -> Any:
+        """Not offered in Python workflows: a wait here could only be a sleep that holds its worker and dies with its
+        host. Put the wait in a DAG (a `wait_for_event` node between `action` nodes), which pauses durably."""
+        raise DurableWaitNotOffered(
+            f"context.wait_for_event({name!r}) is not offered in Python workflows: a Python function cannot be paused "
+            "and resumed on another host, so the wait would hold a worker and die with it. Use a DAG workflow with a "
+            "`wait_for_event` node (see the README's Durable executions) and call this workflow from an `action` node."
+        )
 
     def step(self, name: str, step_type: str = "custom", input_data: Any = None) -> Step:
         """A named, timed step: `async with context.step("load users", step_type="api") as step: ...`."""

@@ -31,6 +31,7 @@ MAX_QUEUE_DELAY = timedelta(days=7) - timedelta(minutes=1)  # what Azure Queue s
 PARK_SETTING = "CONDUIT_PARK_AFTER_SECONDS"
 DEFAULT_PARK_AFTER = 1.0
 MAX_WAITS_LISTED = 20
+EVENT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # what `wait_for_event` waits for, and the events route delivers
 
 
 class ExecutionSuspended(Exception):

@@ -15,8 +15,7 @@ import json
 import re
 from typing import Any
 
-from shared.dag.nodes.durable import EVENT_NAME_PATTERN
-from shared.engine.durable import awaited_events
+from shared.engine.durable import EVENT_NAME_PATTERN, awaited_events
 from shared.errors import ConflictError, FieldError, InputValidationError, PayloadTooLargeError, StaleRecordError
 from shared.executions.queries import DAG_NODE_STEP, get_execution
 from shared.executions.service import TRIGGER_KINDS, Submission, WorkflowCall, submit

@@ -106,3 +106,18 @@ async def test_retry_on_names_http_statuses(host: Host, status: int, runs: int) 
                                                           caller=SYSTEM_CALLER, wait=True))
     assert submission.result is not None and submission.result.status is ExecutionStatus.FAILED
     assert calls[key] == runs
+
+
+with use_registry(registry):
+
+    @workflow(name="waits_in_python")
+    async def waits_in_python(context):
+        return await context.wait_for_event("approval", timeout=60)
+
+
+async def test_a_python_workflow_is_told_that_durable_waits_live_in_dags(host: Host) -> None:
+    submission = await submit(host.services, WorkflowCall("waits_in_python", {}, caller=SYSTEM_CALLER, wait=True))
+    assert submission.result is not None and submission.result.status is ExecutionStatus.FAILED
+    assert submission.result.error_type == "DurableWaitNotOffered"
+    assert "wait_for_event" in (submission.result.error_message or "") and "DAG" in (
+        submission.result.error_message or "")

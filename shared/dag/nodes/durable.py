@@ -14,10 +14,9 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from shared.dag.nodes.base import Branch, NodeConfig, NodeHandler, NodeParked, register
-from shared.engine.durable import is_due, park_after_seconds, when
+from shared.engine.durable import EVENT_NAME_PATTERN, is_due, park_after_seconds, when
 from shared.models import iso
 
-EVENT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 MAX_WAIT_SECONDS = 365 * 86_400
 TIMEOUT_LABEL = "timeout"
 

@@ -111,6 +111,7 @@ class RunState:
     events: list[dict[str, Any]] = field(default_factory=list)
     waits: list[dict[str, Any]] = field(default_factory=list)
     durable: bool = False  # the execution is stored: it can pause and be resumed
+    nested: bool = False  # run by another workflow's `context.run_workflow` (an action node): part of its step
     queued: bool = False  # nobody waits on it synchronously: a long retry backoff pauses it too
 
     def load_journal(self) -> None:
@@ -120,14 +121,18 @@ class RunState:
         request = getattr(invocation, "request", None)
         # A definition registered nowhere (POST /api/dags/execute) could not be found again by a worker that wakes it.
         adhoc = request is not None and request.definition is not None and request.definition_version is None
-        self.durable = steps.sink is not None and not adhoc
         record = getattr(invocation, "record", None)
+        # A DAG called by another workflow shares its caller's steps; it is re-run as a whole, never resumed alone.
+        self.nested = invocation is not None and record is None and steps.sink is not None
+        self.durable = steps.sink is not None and not adhoc and not self.nested
+        if self.nested:
+            return
         self.queued = self.durable and record is not None and (record.trigger.get("mode") == "async"
                                                                or bool(record.resumes))
         for step in steps.history:
             if step.get("step_type") == "event":
                 self.events.append(step)
-            elif step.get("step_type") == STEP_TYPE and isinstance(step.get("node_id"), str):
+            elif step.get("step_type") == STEP_TYPE and isinstance(step.get("node_id"), str) and not step.get("nested"):
                 key = (step["node_id"], tuple(step.get("iteration") or ()))
                 self.journal.setdefault(key, []).append(step)
 
@@ -478,7 +483,8 @@ class NodeRun:
             error_message=None if error is None else f"{error['type']}: {error['message']}",
             order=order, started=started,
             extra={"node_id": self.node.id, "node_type": self.node.type, "iteration": list(self.iteration),
-                   "node_attempt": self.node_attempt, "error": error, **extra},
+                   "node_attempt": self.node_attempt, "error": error, **extra,
+                   **({"nested": True} if self.state.nested else {})},
         )
         if self.context.steps.redactor is not None and step["output_data"] != json_safe(output):
             step["reusable"] = False  # a secret was masked in it: a continued run runs this node again

@@ -109,6 +109,14 @@ with use_registry(registry):
         act("before", "before"), node("pause", "delay", seconds=2), act("after", "after"),
     ], chain("before", "pause", "after"), parameters=[{"name": "key"}])
 
+    register_dag(registry, "inner", [node("a", "transform", value="inner a")], [])
+    register_dag(registry, "outer", [
+        node("a", "transform", value="outer a"), node("call", "action", workflow="inner", input={}),
+        node("pause", "delay", seconds=1), node("out", "transform", value="{{ nodes.a.output }}"),
+    ], chain("a", "call", "pause", "out"))
+    register_dag(registry, "inner_waits", [node("w", "wait_for_event", event="go")], [])
+    register_dag(registry, "outer_of_waiting", [node("call", "action", workflow="inner_waits", input={})], [])
+
     register_dag(registry, "flaky_middle", [act("a", "a"), act("b", "b"), act("c", "c")], chain("a", "b", "c"),
                  parameters=[{"name": "key"}])
 
@@ -312,3 +320,15 @@ async def test_a_running_execution_cannot_be_rerun(host: Host) -> None:
     await host.work(waiting, execution_id)
     with pytest.raises(ConflictError):
         await rerun(host.services, SYSTEM_CALLER, execution_id)
+
+
+async def test_a_dag_called_by_an_action_node_is_part_of_its_step_and_never_resumed_alone(
+        host: Host, park_at_once: None) -> None:
+    # Given a DAG whose action node calls another DAG with a node of the same id, then pauses
+    execution_id = await host.submit("outer")
+    record, _ = await host.work(finished, execution_id)
+    # Then after waking it reads its own node a, not the called DAG's
+    assert record.status is ExecutionStatus.SUCCESS and record.output_data == "outer a"
+    # And a called DAG that would wait fails its node, saying why, instead of pausing its caller
+    record, _ = await host.work(finished, await host.submit("outer_of_waiting"))
+    assert record.status is ExecutionStatus.FAILED and "cannot pause" in (record.error_message or "")

@@ -332,3 +332,21 @@ async def test_a_dag_called_by_an_action_node_is_part_of_its_step_and_never_resu
     # And a called DAG that would wait fails its node, saying why, instead of pausing its caller
     record, _ = await host.work(finished, await host.submit("outer_of_waiting"))
     assert record.status is ExecutionStatus.FAILED and "cannot pause" in (record.error_message or "")
+
+
+async def test_clean_up_leaves_a_waiting_execution_alone_until_its_wait_ends(host: Host) -> None:
+    from shared.executions.cleanup import PENDING_GRACE, clean_up
+
+    # Given an execution Waiting for an approval that may take 10 minutes
+    execution_id = await host.submit("approval", key=uuid.uuid4().hex)
+    paused, _ = await host.work(waiting, execution_id)
+    assert paused.deadline_at is not None
+    # When clean-up runs long after it started (past any timeout_seconds) but before its wait ends
+    report = await clean_up(host.services, now=paused.deadline_at - timedelta(seconds=1))
+    # Then it is left alone
+    assert execution_id not in report.requeued + report.failed + report.timed_out + report.cancelled
+    assert (await host.record(execution_id)).status is ExecutionStatus.WAITING
+    # And once its wait ended (and the grace after it) with no wake-up seen, clean-up sends its wake-up again
+    report = await clean_up(host.services, now=paused.deadline_at + PENDING_GRACE + timedelta(seconds=1))
+    assert execution_id in report.requeued
+    assert (await host.record(execution_id)).status is ExecutionStatus.WAITING

@@ -65,8 +65,9 @@ async def test_node_types_list_every_handler_with_its_config_schema(admin: httpx
     assert response.status_code == 200
     by_type = {item["type"]: item for item in response.json()["items"]}
     assert set(by_type) == {"trigger", "action", "http_request", "transform", "gateway_if", "gateway_switch",
-                            "parallel", "join", "loop_foreach", "loop_while"}
+                            "parallel", "join", "loop_foreach", "loop_while", "wait_for_event", "delay"}
     assert by_type["gateway_if"]["expression_fields"] == ["condition"]
+    assert by_type["wait_for_event"]["config_schema"]["required"] == ["event"]
     assert "max_iterations" in by_type["loop_while"]["config_schema"]["required"]
 
 

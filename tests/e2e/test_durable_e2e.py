@@ -380,6 +380,7 @@ async def test_a_failed_run_is_rerun_from_its_failed_node_and_in_full_over_http(
     assert server.counts(key) == {"a": 1, "b": 2, "c": 1}
     assert resumed["output_data"] == {"a": 1, "b": 2, "c": 1}
     assert [s["node_id"] for s in await node_steps(cluster.client, rerun_id)] == ["b", "c"]
+    assert list(resumed["node_outputs"]) == ["a", "b", "c"]  # a's is the output the rerun reused
     # When that finished execution is rerun plainly
     response = await cluster.client.post(f"/api/workflows/executions/{rerun_id}/rerun")
     assert response.status_code == 202, response.text

@@ -16,7 +16,7 @@ import pytest
 from shared import workflow
 from shared.errors import ConflictError, InputValidationError
 from shared.executions.durable import deliver_event, rerun
-from shared.executions.queries import cancel_execution
+from shared.executions.queries import cancel_execution, execution_detail
 from shared.functions.registry import FunctionRegistry, use_registry
 from shared.models import SYSTEM_CALLER, ExecutionStatus, utc_now
 from shared.storage.queues import ExecutionMessage
@@ -215,6 +215,9 @@ async def test_a_takeover_after_a_crash_reuses_completed_nodes_so_their_side_eff
     assert side_effects[f"{key}:d"] == 1
     second = await host.store.get_steps(execution_id, attempt=2)
     assert [s["node_id"] for s in second] == ["c", "d"]
+    # And the execution's detail shows every node's output, those attempt 2 reused from attempt 1 included
+    shown = await execution_detail(host.services, SYSTEM_CALLER, execution_id)
+    assert shown["node_outputs"] == {"a": {"done": "a"}, "b": {"done": "b"}, "c": "c", "d": {"done": "d"}}
 
 
 async def test_a_takeover_inside_a_loop_does_not_run_completed_iterations_again(host: Host) -> None:
@@ -307,6 +310,8 @@ async def test_rerun_from_failed_reuses_the_nodes_before_the_failure(host: Host)
     assert record.status is ExecutionStatus.SUCCESS
     assert (record.rerun_of, record.resume_from) == (failed_run.id, failed_run.id)
     assert side_effects[f"{key}:a"] == 1 and side_effects[f"{key}:b"] == 2 and side_effects[f"{key}:c"] == 1
+    shown = await execution_detail(host.services, SYSTEM_CALLER, record.id)
+    assert list(shown["node_outputs"]) == ["a", "b", "c"]  # a's output is the original's, which this run reused
     # And a plain rerun runs everything again, with the same input
     plain = await rerun(host.services, SYSTEM_CALLER, record.id)
     rerun_record, _ = await host.work(finished, plain.execution_id)

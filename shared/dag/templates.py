@@ -25,7 +25,17 @@ MAX_TEMPLATE_CHARS = 20_000
 ROOT_NAMES = frozenset({"inputs", "nodes", "item", "index", "last", "secret"})
 LOOP_NAMES = frozenset({"item", "index", "last"})
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+class _Environment(ImmutableSandboxedEnvironment):
+    """`a.b` reads key `b` of a mapping before any attribute: `inputs.items` is the DAG's `items` parameter, not
+    the dict's `items` method (Jinja's own order is attribute first, which turned such names into functions)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_ENV = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 
 

@@ -264,3 +264,13 @@ async def test_concurrency_is_bounded_per_run_without_deadlocking_nested_loops(m
     assert result.status is ExecutionStatus.SUCCESS, result.error_message
     assert active["most"] == 2
     assert os.environ["CONDUIT_DAG_MAX_CONCURRENCY"] == "2"
+
+
+def test_a_parameter_named_like_a_dict_method_is_read_as_the_parameter() -> None:
+    from shared.dag.templates import render_value
+
+    # Given inputs whose names are also methods of a dict (items, keys, values, get)
+    inputs = {"items": [1, 2], "keys": "k", "values": 3, "get": "g"}
+    # Then templates read the parameters, not the methods
+    assert render_value("{{ inputs.items }}", {"inputs": inputs}) == [1, 2]
+    assert render_value("{{ inputs.keys }}/{{ inputs.values }}/{{ inputs.get }}", {"inputs": inputs}) == "k/3/g"

@@ -65,6 +65,8 @@ GET workflows/executions/{execution_id}          401  401  401  401  401  401  4
 GET workflows/executions/{execution_id}/logs     401  401  401  401  401  401  401  404  200  404  404  200  404  200
 GET workflows/executions/{execution_id}/steps    401  401  401  401  401  401  401  404  200  404  404  200  404  200
 POST workflows/executions/{execution_id}/cancel  401  401  401  401  401  401  401  404  200  404  404  200  404  200
+POST workflows/executions/{execution_id}/rerun   401  401  401  401  401  401  401  404  202  404  404  202  404  202
+POST workflows/executions/{execution_id}/events/{name} 401 401 401 401 401 401 401 404 409 404 404 409 404 409
 POST scripts/execute                             401  401  401  401  401  401  401  403  403  403  403  403  403  200
 GET data-providers                               401  401  401  401  401  401  401  200  200  200  200  200  200  200
 POST data-providers/{name}                       401  401  401  401  401  401  401  200  200  200  200  200  200  200
@@ -125,6 +127,8 @@ GET health                                       200  200  200  200  200  200  2
 # - Stored DAGs are managed like forms: an organization's admins (and platform admins) create, change and delete
 #   those of the scope they act in (B's admin creates B's own; A's are 404 to it), every caller of a scope reads and
 #   lists its DAGs and the global ones; running an unregistered DAG (dags/execute) is for the same admins.
+# - Rerunning an execution and delivering an event to one follow cancel (policy.check_may_cancel): its owner, its
+#   organization's admins and platform admins; the event cells are 409 because A's execution waits for no event.
 # - Health is public: any credentials, even invalid ones, get its public answer.
 # - Schedules belong to the app, not to an organization: any caller lists (and reads) the scheduled workflows it
 #   may run; running one now, pausing and resuming are the platform admin's (an organization's admin included, 403).
@@ -279,6 +283,13 @@ async def cancel_request(api: Api, world: World, caller: str) -> Request:
     return Request(f"{BASE}/workflows/executions/{eid}/cancel", {"execution_id": eid}, target=eid)
 
 
+async def event_request(api: Api, world: World, caller: str) -> Request:
+    """An event for A's finished execution: who may deliver it gets 409 (it waits for nothing), anyone else 404."""
+    eid = world.execution_a
+    return Request(f"{BASE}/workflows/executions/{eid}/events/approval", {"execution_id": eid, "name": "approval"},
+                   body={"approved": True}, target=eid)
+
+
 def form_request(suffix: str = "", body: Any = None, fresh: bool = False, **route: str) -> Build:
     async def build(api: Api, world: World, caller: str) -> Request:
         fid = await new_form(api, world) if fresh else world.form_a
@@ -367,6 +378,8 @@ REQUESTS: dict[str, Build] = {
     "GET workflows/executions/{execution_id}/logs": execution_request("/logs"),
     "GET workflows/executions/{execution_id}/steps": execution_request("/steps"),
     "POST workflows/executions/{execution_id}/cancel": cancel_request,
+    "POST workflows/executions/{execution_id}/rerun": execution_request("/rerun"),
+    "POST workflows/executions/{execution_id}/events/{name}": event_request,
     "POST scripts/execute": fixed("scripts/execute", {"code": SCRIPT}),
     "GET data-providers": fixed("data-providers"),
     "POST data-providers/{name}": fixed("data-providers/api_sizes", {"inputs": {"limit": 2}}, name="api_sizes"),

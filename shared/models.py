@@ -325,6 +325,7 @@ class ExecutionRecord:
             duration_ms=max(0, int((now - started).total_seconds() * 1000)),
             lease_owner=None,
             lease_expires_at=None,
+            waiting=None,
         )
 
     def lease_alive(self, now: datetime) -> bool:

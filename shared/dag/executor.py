@@ -91,6 +91,8 @@ async def run_dag(definition: DagDefinition, context: ExecutionContext, inputs: 
             await graph.run()
         except GraphParked:
             raise ExecutionSuspended(waiting_of(state.waits)) from None
+        finally:
+            state.note_reused()
         if definition.output is not None:
             return templates.render_value(definition.output, graph.variables())
         return graph.result()
@@ -110,6 +112,8 @@ class RunState:
     journal: dict[tuple[str, tuple[int, ...]], list[dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     waits: list[dict[str, Any]] = field(default_factory=list)
+    reused: int = 0  # nodes this run did not run: they completed before it continued
+    consumed: set[str] = field(default_factory=set)  # ids of delivered events a wait_for_event took
     durable: bool = False  # the execution is stored: it can pause and be resumed
     nested: bool = False  # run by another workflow's `context.run_workflow` (an action node): part of its step
     queued: bool = False  # nobody waits on it synchronously: a long retry backoff pauses it too
@@ -130,11 +134,19 @@ class RunState:
         self.queued = self.durable and record is not None and (record.trigger.get("mode") == "async"
                                                                or bool(record.resumes))
         for step in steps.history:
+            if isinstance(step.get("event_id"), str):
+                self.consumed.add(step["event_id"])
             if step.get("step_type") == "event":
                 self.events.append(step)
             elif step.get("step_type") == STEP_TYPE and isinstance(step.get("node_id"), str) and not step.get("nested"):
                 key = (step["node_id"], tuple(step.get("iteration") or ()))
                 self.journal.setdefault(key, []).append(step)
+
+    def note_reused(self) -> None:
+        capture = getattr(self.context.invocation, "capture", None)
+        if self.reused and capture is not None:
+            capture.add("INFO", "conduit.dag", f"{self.reused} node run(s) completed before this run continued; "
+                                               "their recorded outcomes were used, they were not run again")
 
     def http(self) -> httpx.AsyncClient:
         """The run's client for `http_request` nodes (connections reused across nodes; closed with the run)."""
@@ -305,6 +317,7 @@ class NodeRun:
         self.previous_wait = last if last is not None and last.get("status") == WAITING else None
         self.node_attempt = 1 + sum(1 for step in self.history if step.get("retry_at"))
         self.retry = _retry_policy(node)
+        self.step_extra: dict[str, Any] = {}  # what a handler adds to its step (a taken event's id)
 
     @property
     def step_name(self) -> str:
@@ -373,15 +386,16 @@ class NodeRun:
         if last.get("status") == SUCCESS:
             output = last.get("output_data")
             labels = last.get("labels")
+            chooses = self.handler is not None and (self.handler.is_gateway or self.node.type == "wait_for_event")
+            if chooses and not isinstance(labels, list):
+                return None  # its choice of edges was not recorded (a step stored before labels were): run it
             outcome = Outcome(SUCCESS, Branch(output, frozenset(labels)) if isinstance(labels, list) else output)
         elif last.get("status") == FAILED and not last.get("retry_at") and any(
                 e.on_error for e in self.graph.outgoing.get(self.node.id, [])):
             outcome = Outcome(FAILED, error=last.get("error") or {"type": "Error", "message": "failed"})
         else:
             return None
-        capture = getattr(self.context.invocation, "capture", None)
-        if capture is not None:
-            capture.add("INFO", "conduit.dag", f"node {self.step_name}: {last.get('status')} before, not run again")
+        self.state.reused += 1
         return outcome
 
     def _park_until_retry(self) -> None:
@@ -441,11 +455,16 @@ class NodeRun:
         steps = self.context.steps
         await retrying(lambda: steps.persist([step]), STEP_WRITE_SECONDS, 2.0, f"recording node {self.step_name}")
 
-    def event_since(self, name: str, since: str) -> dict[str, Any] | None:
-        """The first delivery of event `name` made at or after `since` (an ISO time), or None."""
-        start = when(since)
-        return next((e for e in self.state.events if e.get("event") == name and start is not None
-                     and (when(e.get("delivered_at")) or start) >= start), None)
+    def take_event(self, name: str) -> dict[str, Any] | None:
+        """The oldest delivery of event `name` no wait of this execution has taken yet (taken now), or None. Taken
+        deliveries are known by the `event_id` of the steps that took them, not by clocks: a wait that comes round
+        again (a loop) never takes a delivery meant for an earlier one, whatever the hosts' clocks say."""
+        event = next((e for e in self.state.events if e.get("event") == name
+                      and str(e.get("id")) not in self.state.consumed), None)
+        if event is not None:
+            self.state.consumed.add(str(event.get("id")))
+            self.step_extra["event_id"] = str(event.get("id"))
+        return event
 
     async def _timed(self) -> Any:
         seconds = self.node.timeout_seconds
@@ -483,7 +502,7 @@ class NodeRun:
             error_message=None if error is None else f"{error['type']}: {error['message']}",
             order=order, started=started,
             extra={"node_id": self.node.id, "node_type": self.node.type, "iteration": list(self.iteration),
-                   "node_attempt": self.node_attempt, "error": error, **extra,
+                   "node_attempt": self.node_attempt, "error": error, **self.step_extra, **extra,
                    **({"nested": True} if self.state.nested else {})},
         )
         if self.context.steps.redactor is not None and step["output_data"] != json_safe(output):

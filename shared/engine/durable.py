@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 MAX_QUEUE_DELAY = timedelta(days=7) - timedelta(minutes=1)  # what Azure Queue storage accepts, with a margin
 PARK_SETTING = "CONDUIT_PARK_AFTER_SECONDS"
 DEFAULT_PARK_AFTER = 1.0
-MAX_WAITS_LISTED = 20
+MAX_RESUME_CHAIN = 10  # from_failed reruns of reruns whose recorded nodes a run may reuse
+MAX_EVENTS_LISTED = 20  # distinct event names a paused run lists (64 characters each at most: fits the column)
 EVENT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # what `wait_for_event` waits for, and the events route delivers
 
 
@@ -51,14 +52,24 @@ def park_after_seconds() -> float:
 
 
 def waiting_of(waits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The record's `waiting` for a run paused at `waits` (one per paused node): the first one's fields, the
-    earliest `until` among them, and the list (bounded) so that any awaited event can be delivered."""
-    untils = [w["until"] for w in waits if w.get("until")]
-    first = dict(waits[0])
-    first["until"] = min(untils) if untils else None
+    """The record's `waiting` for a run paused at `waits` (one per paused node, each with its Waiting step): the
+    first one's reason and node, the earliest `until`, every distinct awaited event and how many nodes wait. Its
+    size does not grow with the number of waits (a loop whose every iteration waits), so it always fits its column.
+    """
+    untils = [moment for w in waits if (moment := when(w.get("until"))) is not None]
+    first = waits[0]
+    events = sorted({str(w["event"]) for w in waits if w.get("reason") == "event" and w.get("event")})
+    waiting: dict[str, Any] = {"reason": first.get("reason"), "node_id": first.get("node_id"),
+                               "until": iso(min(untils)) if untils else None}
+    if first.get("event"):
+        waiting["event"] = first["event"]
+    if first.get("iteration"):
+        waiting["iteration"] = first["iteration"]
+    if len(events) > 1 or (events and first.get("reason") != "event"):
+        waiting["events"] = events[:MAX_EVENTS_LISTED]
     if len(waits) > 1:
-        first["waits"] = [dict(w) for w in waits[:MAX_WAITS_LISTED]]
-    return first
+        waiting["nodes_waiting"] = len(waits)
+    return waiting
 
 
 def until_of(waiting: Mapping[str, Any] | None) -> datetime | None:
@@ -81,8 +92,10 @@ def awaited_events(waiting: Mapping[str, Any] | None) -> set[str]:
     """The event names a Waiting execution accepts."""
     if not waiting:
         return set()
-    waits = waiting.get("waits") or [waiting]
-    return {str(w["event"]) for w in waits if w.get("reason") == "event" and w.get("event")}
+    events = {str(name) for name in waiting.get("events") or []}
+    if waiting.get("reason") == "event" and waiting.get("event"):
+        events.add(str(waiting["event"]))
+    return events
 
 
 DUE_SLACK = timedelta(seconds=1)  # queue delays are whole seconds: a wait this close to its end is over
@@ -119,13 +132,17 @@ async def load_history(store: ExecutionStore, record: ExecutionRecord) -> list[d
 
     own = await attempts_of(record.id, record.attempt)
     events = await store.get_events(record.id)
-    if record.resume_from is None:
-        return own + events
-    original = await store.get(record.scope, record.resume_from, light=True)
-    inherited = [] if original is None else await attempts_of(original.id, original.attempt)
-    kept = [step | {"from_execution": original.id} for step in inherited  # type: ignore[union-attr]
-            if step.get("status") == "Success" and step.get("step_type") == "dag_node"]
-    return kept + own + events
+    inherited: list[dict[str, Any]] = []
+    source, hops = record.resume_from, 0
+    while source is not None and hops < MAX_RESUME_CHAIN:  # a from_failed rerun of a from_failed rerun: all of it
+        original = await store.get(record.scope, source, light=True)
+        if original is None:
+            break
+        steps = await attempts_of(original.id, original.attempt)
+        inherited = [step | {"from_execution": original.id} for step in steps
+                     if step.get("status") == "Success" and step.get("step_type") == "dag_node"] + inherited
+        source, hops = original.resume_from, hops + 1
+    return inherited + own + events
 
 
 def last_order(history: Sequence[Mapping[str, Any]], attempt: int) -> int:

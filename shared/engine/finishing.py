@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared.engine import finisher
+from shared.engine.deadline import CANCELLED_BY_USER
 from shared.engine.durable import until_of
 from shared.engine.leases import WORKER_ID
 from shared.errors import (
@@ -157,6 +158,9 @@ async def write_full(store: ExecutionStore, invocation: Invocation, result: Exec
     breaks = invocation.capture.page_breaks()  # a flush still in doubt keeps its pages exactly as it sent them
     assert invocation.record is not None
     record = replace(invocation.record, log_count=flushed)
+    if result.status is ExecutionStatus.WAITING and record.status is ExecutionStatus.CANCELLING:
+        result = replace(result, status=ExecutionStatus.CANCELLED, waiting=None, error_type="Cancelled",
+                         error_message=CANCELLED_BY_USER)  # asked to stop while it paused: it stops
     steps = invocation.context.steps.unwritten(result.steps)  # DAG node steps were written as the nodes ended
     try:
         await store.finish(final_record(record, result), unflushed, steps, page_breaks=breaks)

@@ -58,6 +58,8 @@ def classified(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invoca
                 raise
             return _cancelled(invocation)
         except ExecutionSuspended as paused:
+            if invocation.cancel_requested:  # a cancel came while it was pausing: it ends, it does not wait
+                return _cancelled(invocation)
             return Outcome(ExecutionStatus.WAITING, waiting=paused.waiting)
         except Exception as exc:
             invocation.error = exc  # a retry policy reads its type and HTTP status (shared.engine.retries)

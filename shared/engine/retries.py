@@ -1,13 +1,15 @@
 """`@workflow(retry_policy=...)`: a failed Python workflow runs again, each attempt a step with its error.
 
 The `retried` layer sits inside `captured` (one log capture and one step list for all attempts) and outside
-`classified`/`timed`, so each attempt gets the workflow's whole `timeout_seconds`. After a failure the policy retries
+`classified`/`timed`. After a failure the policy retries
 (shared.functions.retry_policy), the wait before the next attempt is taken
 
 - in place, when it is short (below CONDUIT_PARK_AFTER_SECONDS, default 1 s) or a caller waits for the result (a
-  synchronous run): the caller is answered once the last attempt ends;
+  synchronous run): the caller is answered once the last attempt ends. Attempts made in place share the run's
+  `timeout_seconds` (the record's deadline): no attempt starts whose backoff would end past it;
 - in the queue otherwise: the execution is stored Waiting (`waiting.reason` `retry`) and its message hidden until the
-  next attempt is due, so no worker is held meanwhile (shared.engine.durable); `retries` on the record counts them.
+  next attempt is due, so no worker is held meanwhile (shared.engine.durable); `retries` on the record counts them,
+  and each attempt run from the queue gets the whole `timeout_seconds`.
 
 Cancels, timeouts of the execution, results that cannot be stored and input errors are never retried.
 """
@@ -48,6 +50,7 @@ async def _with_retries(call: Callable[[Invocation], Awaitable[Outcome]], invoca
                         policy: RetryPolicy) -> Outcome:
     record = invocation.record
     attempt = 1 + (record.retries if record is not None else 0)
+    budget = invocation.timeout_seconds
     while True:
         started, clock = datetime.now(UTC), time.perf_counter()
         invocation.error = None
@@ -66,8 +69,14 @@ async def _with_retries(call: Callable[[Invocation], Awaitable[Outcome]], invoca
         if delay >= park_after_seconds() and _queued(invocation):
             return Outcome(ExecutionStatus.WAITING, error_message=outcome.error_message, error_type=outcome.error_type,
                            waiting={"reason": "retry", "until": retry_at, "attempt": attempt + 1, "retries": attempt})
+        left = budget - (time.perf_counter() - invocation.started_clock) - delay
+        if left <= 0:  # in place, all attempts share the run's timeout_seconds (its record's deadline)
+            invocation.capture.add("WARNING", "conduit.engine", f"no attempt {attempt + 1}: its backoff would end "
+                                   f"past the run's timeout_seconds ({budget:g} s)")
+            return outcome
         if not await _sleep_unless_cancelled(invocation, delay):
             return outcome
+        invocation.timeout_seconds = left
         attempt += 1
 
 

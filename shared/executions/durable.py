@@ -21,7 +21,7 @@ from shared.executions.queries import DAG_NODE_STEP, get_execution
 from shared.executions.service import TRIGGER_KINDS, Submission, WorkflowCall, submit
 from shared.executions.services import Services
 from shared.identity import policy
-from shared.models import Caller, ExecutionStatus, utc_now
+from shared.models import Caller, ExecutionRecord, ExecutionStatus, utc_now
 from shared.storage.queues import ExecutionMessage
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -35,22 +35,31 @@ async def deliver_event(services: Services, caller: Caller, execution_id: str, n
     """Wake a Waiting execution with event `name`; its `wait_for_event` node's output is `payload`."""
     _check_event(name, payload)
     record = await get_execution(services, caller, execution_id, check=policy.check_may_deliver_event)
+    _check_waits_for(record, name)
+    event = await services.store.write_event(record.id, name, payload)  # first: whoever wakes it finds the event
     for _ in range(_ATTEMPTS):
-        expected = awaited_events(record.waiting) if record.status is ExecutionStatus.WAITING else set()
-        if name not in expected:
-            raise ConflictError(_not_waiting(record.status, name, expected),
-                                details={"status": record.status.value, "waiting_for": sorted(expected)})
-        event = await services.store.write_event(record.id, name, payload)
         try:
             record = await services.store.update(record, status=ExecutionStatus.PENDING, waiting=None,
-                                                 resumes=record.resumes + 1, requeued_at=utc_now())
+                                                 resumes=record.resumes + 1, requeued_at=utc_now(), requeues=0)
         except StaleRecordError:
             record = await get_execution(services, caller, execution_id, check=policy.check_may_deliver_event)
+            if record.status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
+                break  # woken meanwhile (its timeout, another event): that run's wait takes this event
+            _check_waits_for(record, name)  # finished or cancelled meanwhile: 409
             continue
         await services.queue.send(ExecutionMessage(record.id, record.scope))  # lost: clean-up sends it again
-        return {"execution_id": record.id, "status": record.status.value, "event": name,
-                "delivered_at": event["delivered_at"]}
-    raise ConflictError(f"Execution '{execution_id}' kept changing; try again.")
+        break
+    else:
+        raise ConflictError(f"Execution '{execution_id}' kept changing; try again.")
+    return {"execution_id": record.id, "status": record.status.value, "event": name,
+            "delivered_at": event["delivered_at"]}
+
+
+def _check_waits_for(record: ExecutionRecord, name: str) -> None:
+    expected = awaited_events(record.waiting) if record.status is ExecutionStatus.WAITING else set()
+    if name not in expected:
+        raise ConflictError(_not_waiting(record.status, name, expected),
+                            details={"status": record.status.value, "waiting_for": sorted(expected)})
 
 
 def _check_event(name: str, payload: Any) -> None:

@@ -159,7 +159,7 @@ async def claim(services: Services, record: ExecutionRecord) -> ExecutionRecord:
     return await services.store.update(
         record,
         status=ExecutionStatus.RUNNING,
-        started_at=record.started_at if woken and record.started_at else now,
+        started_at=record.started_at if (woken or record.resumes) and record.started_at else now,
         attempt=record.attempt + 1 if takeover else record.attempt,
         lease_owner=WORKER_ID,
         lease_expires_at=lease_until(now),

@@ -32,7 +32,7 @@ from shared.storage.schedules import ScheduleRow, ScheduleStore
 log = logging.getLogger("conduit.schedules")
 
 CONCURRENCY = 32  # due workflows fired at once: enough to submit 1,000 in seconds, few enough for one storage account
-ACTIVE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING)
+ACTIVE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING, ExecutionStatus.WAITING)
 BULK_FROM = 8  # due schedules whose previous run must be looked at: from this many on, one range read for all
 BULK_WINDOW = timedelta(hours=2)  # previous runs younger than this are found by that read; older ones one by one
 _ID_CLOCK_SLACK = timedelta(seconds=5)  # a manual run's id time is its instance's clock, its last_run the caller's

@@ -222,13 +222,14 @@ class ExecutionStore:
         return unpack_steps(await self._details.range(execution_id, step_prefix(attempt)))
 
     async def write_event(self, execution_id: str, name: str, payload: Any) -> dict[str, Any]:
-        """Store an event delivered to a Waiting execution (`evt|{name}|{time}|{nonce}`), before its record is woken:
-        the woken run finds it with `get_events`. Every delivery is kept, so a wait that comes round again (a loop)
-        takes only a delivery made after it started waiting."""
+        """Store an event delivered to a Waiting execution (`evt|{name}|{time}|{nonce}`, its `id`), before its record
+        is woken: the woken run finds it with `get_events`. Every delivery is kept; each is taken by one wait (the
+        step that took it names its id)."""
         validate_execution_id(execution_id)
         delivered = utc_now()
-        event = {"step_type": "event", "event": name, "payload": payload, "delivered_at": iso(delivered)}
-        row_key = f"{EVENT_PREFIX}{name}|{iso(delivered)}|{uuid.uuid4().hex[:8]}"
+        row_key = f"{EVENT_PREFIX}{name}|{delivered:%Y%m%d%H%M%S%f}|{uuid.uuid4().hex[:8]}"  # sorts by time
+        event = {"step_type": "event", "id": row_key, "event": name, "payload": payload,
+                 "delivered_at": iso(delivered)}
         row = {"PartitionKey": execution_id, "RowKey": row_key, **pack_text("Event", to_json_text(event))}
         check_entity(row)
         await self._details.write([row])

@@ -27,6 +27,7 @@ registry = FunctionRegistry()
 side_effects: Counter[str] = Counter()  # (run key, what) -> times it happened
 failures_left: dict[str, int] = {}
 gates: dict[str, asyncio.Event] = {}
+hosts: list[Host] = []  # the current test's host, for workflows that call Conduit's services
 
 
 def finished(record: Any) -> bool:
@@ -117,13 +118,32 @@ with use_registry(registry):
     register_dag(registry, "inner_waits", [node("w", "wait_for_event", event="go")], [])
     register_dag(registry, "outer_of_waiting", [node("call", "action", workflow="inner_waits", input={})], [])
 
+    register_dag(registry, "approvals_each", [
+        node("each", "loop_foreach", items="{{ inputs.people }}", max_concurrency=20, body={
+            "nodes": [node("ok", "wait_for_event", event="approval"),
+                      node("row", "transform", value={"who": "{{ item }}", "by": "{{ nodes.ok.output.by }}"})],
+            "edges": [edge("ok", "row")]}),
+    ], [], parameters=[{"name": "people", "type": "list"}])
+
+    @workflow(name="cancel_myself")
+    async def cancel_myself(context):
+        await cancel_execution(hosts[0].services, SYSTEM_CALLER, context.execution_id)
+        return "asked"
+
+    register_dag(registry, "cancelled_while_pausing", [
+        node("stop", "action", workflow="cancel_myself", input={}),
+        node("wait", "wait_for_event", event="never"),
+    ], chain("stop", "wait"))
+
     register_dag(registry, "flaky_middle", [act("a", "a"), act("b", "b"), act("c", "c")], chain("a", "b", "c"),
                  parameters=[{"name": "key"}])
 
 
 @pytest.fixture
 async def host(host_for: Any) -> Host:
-    return await host_for(registry)
+    made = await host_for(registry)
+    hosts[:] = [made]
+    return made
 
 
 @pytest.fixture
@@ -355,3 +375,48 @@ async def test_clean_up_leaves_a_waiting_execution_alone_until_its_wait_ends(hos
     report = await clean_up(host.services, now=paused.deadline_at + PENDING_GRACE + timedelta(seconds=1))
     assert execution_id in report.requeued
     assert (await host.record(execution_id)).status is ExecutionStatus.WAITING
+
+
+async def test_many_waits_in_a_loop_each_take_one_delivery(host: Host) -> None:
+    # Given a loop whose 15 iterations all wait for an approval at once
+    people = [f"p{i}" for i in range(15)]
+    execution_id = await host.submit("approvals_each", people=people)
+    paused, _ = await host.work(waiting, execution_id)
+    # Then the record says what it waits for in a bounded shape, however many wait
+    assert paused.waiting is not None and paused.waiting["event"] == "approval"
+    assert paused.waiting["nodes_waiting"] == 15
+    # When 15 approvals are delivered, one at a time as the execution waits again
+    for n in range(15):
+        answer = await deliver_event(host.services, SYSTEM_CALLER, execution_id, "approval", {"by": f"m{n}"})
+        assert answer["status"] in ("Pending", "Running")
+        await host.work(lambda r: r.status is not ExecutionStatus.PENDING and r.status is not ExecutionStatus.RUNNING,
+                        execution_id)
+    record = await host.record(execution_id)
+    # Then every iteration took exactly one delivery
+    assert record.status is ExecutionStatus.SUCCESS, record.error_message
+    assert sorted(row["by"] for row in record.output_data) == sorted(f"m{n}" for n in range(15))
+    assert [row["who"] for row in record.output_data] == people
+
+
+async def test_a_cancel_that_comes_while_the_run_pauses_ends_it_cancelled(host: Host) -> None:
+    # Given a DAG whose first node cancels its own execution, and whose next node would wait forever
+    execution_id = await host.submit("cancelled_while_pausing")
+    record, _ = await host.work(finished, execution_id)
+    # Then it ends Cancelled instead of Waiting (and would never wake)
+    assert record.status is ExecutionStatus.CANCELLED and record.waiting is None
+
+
+async def test_a_from_failed_rerun_of_a_from_failed_rerun_reuses_the_first_runs_nodes(host: Host) -> None:
+    # Given a run whose node b fails, and a from_failed rerun of it where b fails again
+    key = uuid.uuid4().hex
+    failures_left[f"{key}:b"] = 2
+    first, _ = await host.work(finished, await host.submit("flaky_middle", key=key))
+    again = await rerun(host.services, SYSTEM_CALLER, first.id, from_failed=True)
+    second, _ = await host.work(finished, again.execution_id)
+    assert (first.status, second.status) == (ExecutionStatus.FAILED, ExecutionStatus.FAILED)
+    # When the second is rerun from its failed node
+    third = await rerun(host.services, SYSTEM_CALLER, second.id, from_failed=True)
+    record, _ = await host.work(finished, third.execution_id)
+    # Then node a, completed by the first run, ran only then
+    assert record.status is ExecutionStatus.SUCCESS
+    assert side_effects[f"{key}:a"] == 1 and side_effects[f"{key}:b"] == 3 and side_effects[f"{key}:c"] == 1

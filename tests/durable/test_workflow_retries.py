@@ -40,6 +40,12 @@ with use_registry(registry):
             raise TimeoutError("slow service")
         return calls[key]
 
+    @workflow(name="slow_to_fail", timeout_seconds=2,
+              retry_policy={"max_attempts": 5, "backoff": "fixed", "initial_delay_seconds": 0.8})
+    def slow_to_fail(key: str):
+        calls[key] += 1
+        raise ConnectionError("down")
+
     @workflow(name="by_status", retry_policy={"max_attempts": 3, "initial_delay_seconds": 0.1, "retry_on": [503]})
     async def by_status(context, key: str, status: int):
         calls[key] += 1
@@ -121,3 +127,14 @@ async def test_a_python_workflow_is_told_that_durable_waits_live_in_dags(host: H
     assert submission.result.error_type == "DurableWaitNotOffered"
     assert "wait_for_event" in (submission.result.error_message or "") and "DAG" in (
         submission.result.error_message or "")
+
+
+async def test_attempts_made_in_place_share_the_runs_timeout(host: Host) -> None:
+    # Given a sync workflow with a 2 s timeout that always fails, retried every 0.8 s up to 5 attempts
+    key = uuid.uuid4().hex
+    submission = await submit(host.services, WorkflowCall("slow_to_fail", {"key": key}, caller=SYSTEM_CALLER,
+                                                          wait=True))
+    # Then it stops when the next backoff would pass its timeout: 3 attempts (0, 0.8, 1.6 s), not 5
+    assert submission.result is not None and submission.result.status is ExecutionStatus.FAILED
+    assert calls[key] == 3
+    assert any("past the run's timeout_seconds" in line.message for line in submission.result.logs)

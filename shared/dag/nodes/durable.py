@@ -2,7 +2,8 @@
 
 Each parks the run (`NodeParked`) the first time it runs and records a Waiting step saying until when; the run is
 stored Waiting and woken through the queue — by a delivered event, or at the time. The woken run runs the node
-again, which finds its Waiting step (`run.previous_wait`) and decides: the event came, the time ran out, or wait on.
+again, which finds its Waiting step (`run.previous_wait`) and decides: the event came (the oldest delivery of its
+name that no wait has taken), the time ran out, or wait on.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class WaitForEvent(NodeHandler):
             until = _after(config.timeout_seconds) if config.timeout_seconds else None
             raise NodeParked({"reason": "event", "event": config.event, "until": until})
         wait = previous.get("output_data") or {}
-        event = run.event_since(config.event, str(previous.get("timestamp") or ""))
+        event = run.take_event(config.event)
         if event is not None:
             return Branch(event.get("payload"), frozenset({""} | (run.out_labels - {TIMEOUT_LABEL})))
         until = wait.get("until")

@@ -37,11 +37,11 @@ _CANCEL_POLL_SECONDS = 0.25
 def retried(call: Callable[[Invocation], Awaitable[Outcome]]) -> Callable[[Invocation], Awaitable[Outcome]]:
     """Run the call again after each failure its workflow's retry policy retries (see the module docstring)."""
 
-    async def run(invocation: Invocation) -> Outcome:
+    def run(invocation: Invocation) -> Awaitable[Outcome]:  # no coroutine of its own: free without a policy
         metadata = invocation.metadata
         if metadata is None or metadata.retry_policy is None or invocation.request.role == "data_provider":
-            return await call(invocation)
-        return await _with_retries(call, invocation, RetryPolicy.model_validate(metadata.retry_policy))
+            return call(invocation)
+        return _with_retries(call, invocation, RetryPolicy.model_validate(metadata.retry_policy))
 
     return run
 

@@ -6,9 +6,8 @@ import azure.functions as func
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from shared.api.http import json_response
+from shared.api.http import json_response, json_value
 from shared.api.routes import ApiCall, Route
-from shared.errors import FieldError, InputValidationError
 from shared.executions.durable import deliver_event, rerun
 from shared.executions.queries import (
     MAX_ATTEMPT,
@@ -128,19 +127,16 @@ async def rerun_execution_by_id(call: ApiCall) -> func.HttpResponse:
                              from_failed=query.from_failed)
     body = {"execution_id": submission.execution_id, "status": submission.status.value,
             "rerun_of": call.path("execution_id"), "from_failed": query.from_failed}
-    return json_response(body, 202)
+    return json_response(body, 202, headers={"Location": f"/api/workflows/executions/{submission.execution_id}"})
 
 
 async def deliver_execution_event(call: ApiCall) -> func.HttpResponse:
     """Deliver event `name` to a Waiting execution (its JSON body is the `wait_for_event` node's output); the
     execution runs on through the queue, on any host. 409 when it does not wait for that event."""
-    try:
-        payload = call.request.get_json() if call.request.get_body() else None
-    except ValueError:
-        raise InputValidationError([FieldError("body", "must be JSON (or empty)")]) from None
-    body = await deliver_event(await get_runtime(), call.known_caller, call.path("execution_id"), call.path("name"),
-                               payload)
-    return json_response(body, 202)
+    payload = json_value(call.request.get_body() or b"")
+    execution_id = call.path("execution_id")
+    body = await deliver_event(await get_runtime(), call.known_caller, execution_id, call.path("name"), payload)
+    return json_response(body, 202, headers={"Location": f"/api/workflows/executions/{execution_id}"})
 
 
 routes = [

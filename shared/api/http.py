@@ -104,6 +104,22 @@ def read_body(req: func.HttpRequest, model: type[M]) -> M:
         raise InputValidationError([_field_error(e) for e in exc.errors()], "Invalid request body") from None
 
 
+def json_value(raw: bytes) -> Any:
+    """Any JSON body (an empty one is None): 400 when it is not JSON or nested too deeply, 422 for a number that is
+    not finite (an event's payload, which need not be an object)."""
+    if not raw.strip():
+        return None
+    try:
+        data, check = loads_checked(raw)
+    except JsonTooDeepError as exc:
+        raise BadRequestError(f"The request body is not accepted: {exc}", details={"max_depth": exc.limit}) from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
+    if check.non_finite:
+        raise InputValidationError([FieldError(path, NOT_FINITE) for path in check.non_finite], "Invalid request body")
+    return data
+
+
 def json_object(raw: bytes) -> dict[str, Any]:
     """A JSON object body: 400 when it is not JSON (or nested too deeply) or not an object, 422 naming every number
     that is not finite."""

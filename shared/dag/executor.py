@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ from shared.dag.definition import DagDefinition, DagEdge, DagGraph, DagNode
 from shared.dag.nodes import Branch, GraphParked, NodeHandler, NodeParked, handler_for
 from shared.engine.context import ExecutionContext
 from shared.engine.deadline import grace_seconds
-from shared.engine.durable import ExecutionSuspended, is_due, park_after_seconds, waiting_of, when
+from shared.engine.durable import ExecutionSuspended, awaited_events, is_due, park_after_seconds, waiting_of, when
 from shared.functions.retry_policy import RetryPolicy, parse_retry_policy
 from shared.models import iso
 from shared.serialization import json_safe
@@ -90,7 +91,10 @@ async def run_dag(definition: DagDefinition, context: ExecutionContext, inputs: 
         try:
             await graph.run()
         except GraphParked:
-            raise ExecutionSuspended(waiting_of(state.waits)) from None
+            waiting = waiting_of(state.waits)
+            known = Counter(str(event.get("event")) for event in state.events)
+            seen = {name: known[name] for name in awaited_events(waiting)}
+            raise ExecutionSuspended(waiting, events_seen=seen) from None
         finally:
             state.note_reused()
         if definition.output is not None:

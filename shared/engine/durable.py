@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from shared.models import ExecutionRecord, iso, utc_now
 
 if TYPE_CHECKING:
     from shared.storage.executions import ExecutionStore
+    from shared.storage.queues import ExecutionQueue
 
 MAX_QUEUE_DELAY = timedelta(days=7) - timedelta(minutes=1)  # what Azure Queue storage accepts, with a margin
 PARK_SETTING = "CONDUIT_PARK_AFTER_SECONDS"
@@ -38,9 +40,10 @@ EVENT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # what `wait_for_event` waits fo
 class ExecutionSuspended(Exception):
     """The execution pauses: stored Waiting with `waiting` (and woken at `waiting["until"]` when it has one)."""
 
-    def __init__(self, waiting: dict[str, Any]) -> None:
+    def __init__(self, waiting: dict[str, Any], *, events_seen: Mapping[str, int] | None = None) -> None:
         super().__init__(f"waiting ({waiting.get('reason')})")
         self.waiting = waiting
+        self.events_seen = dict(events_seen or {})  # deliveries of each awaited event the run knew of
 
 
 def park_after_seconds() -> float:
@@ -116,6 +119,33 @@ def wake_delay(until: datetime | None, now: datetime | None = None) -> float | N
 
 def until_after(seconds: float) -> str:
     return iso(utc_now() + timedelta(seconds=seconds)) or ""
+
+
+async def wake_if_delivered(store: ExecutionStore, queue: ExecutionQueue | None, scope: str, execution_id: str,
+                            waiting: Mapping[str, Any] | None, seen: Mapping[str, int]) -> bool:
+    """After a run was stored Waiting for events: when one of them was delivered while it ran (the events route saw
+    it Running and only stored it), wake it now. The route reads the record after storing the event, and this reads
+    the events after storing the record, so one of the two always sees the other's write. True when it woke it."""
+    awaited = awaited_events(waiting)
+    if not awaited or queue is None:
+        return False
+    delivered = Counter(str(event.get("event")) for event in await store.get_events(execution_id))
+    if not any(delivered[name] > seen.get(name, 0) for name in awaited):
+        return False
+    from shared.errors import StaleRecordError
+    from shared.models import ExecutionStatus
+    from shared.storage.queues import ExecutionMessage
+
+    record = await store.get(scope, execution_id, light=True)
+    if record is None or record.status is not ExecutionStatus.WAITING:
+        return False
+    try:
+        await store.update(record, status=ExecutionStatus.PENDING, waiting=None, resumes=record.resumes + 1,
+                           requeued_at=utc_now(), requeues=0)
+    except StaleRecordError:
+        return False  # the events route (or a wake-up) moved it on first
+    await queue.send(ExecutionMessage(execution_id, scope))
+    return True
 
 
 def continues(record: ExecutionRecord | None) -> bool:

@@ -41,6 +41,7 @@ class Invocation:
     deadline: Deadline | None = None
     thread_call: ThreadCall | None = None
     error: BaseException | None = None  # what the user code raised, for a retry policy (shared.engine.retries)
+    events_seen: dict[str, int] | None = None  # a paused DAG's known deliveries per awaited event (durable.py)
 
     def request_cancel(self) -> None:
         """Stop this execution: it ends `Cancelled` now, whether its code cooperates or not.

@@ -60,6 +60,7 @@ def classified(call: Callable[[Invocation], Awaitable[Any]]) -> Callable[[Invoca
         except ExecutionSuspended as paused:
             if invocation.cancel_requested:  # a cancel came while it was pausing: it ends, it does not wait
                 return _cancelled(invocation)
+            invocation.events_seen = paused.events_seen
             return Outcome(ExecutionStatus.WAITING, waiting=paused.waiting)
         except Exception as exc:
             invocation.error = exc  # a retry policy reads its type and HTTP status (shared.engine.retries)

@@ -14,7 +14,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.engine.durable import until_of, wake_delay
+from shared.engine.durable import until_of, wake_delay, wake_if_delivered
 from shared.engine.finishing import finish
 from shared.engine.leases import WORKER_ID, deadline_for, lease_until
 from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus
@@ -44,10 +44,21 @@ def persisted(store_of: Callable[[], ExecutionStore | None], call: Step,
         result = await call(invocation)
         finished = await finish(store, invocation, result)
         if finished.status is ExecutionStatus.WAITING:
-            await send_wake(queue_of(), record.scope, record.id, finished.waiting)
+            queue = queue_of()
+            await send_wake(queue, record.scope, record.id, finished.waiting)
+            if invocation.events_seen is not None:  # an event delivered while it ran, before it paused: go on
+                await _wake_if_delivered(store, queue, record, finished.waiting, invocation.events_seen)
         return finished
 
     return run
+
+
+async def _wake_if_delivered(store: ExecutionStore, queue: ExecutionQueue | None, record: ExecutionRecord,
+                             waiting: Any, seen: dict[str, int]) -> None:
+    try:
+        await wake_if_delivered(store, queue, record.scope, record.id, waiting, seen)
+    except Exception as error:  # it stays Waiting: the event's sender can deliver again, its timeout still wakes it
+        log.warning("execution %s: could not check for events delivered while it ran (%s)", record.id, error)
 
 
 async def send_wake(queue: ExecutionQueue | None, scope: str, execution_id: str, waiting: Any) -> None:

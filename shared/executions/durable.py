@@ -1,8 +1,10 @@
 """What callers do to durable executions: deliver an event to a Waiting one, rerun a finished one.
 
-`deliver_event` stores the payload (shared.storage.executions `write_event`), then moves the record Waiting -> Pending
-ETag-conditionally and sends its message: any host's worker runs it on, and the `wait_for_event` node takes the
-payload as its output. An execution not waiting for that event answers 409, and nothing is stored for it.
+`deliver_event` stores the payload (shared.storage.executions `write_event`), then, when the execution waits for
+that event, moves the record Waiting -> Pending ETag-conditionally and sends its message: any host's worker runs it
+on, and the `wait_for_event` node takes the payload as its output. A DAG execution that is Pending or Running (its
+wait not reached yet, or waking) keeps the event for its next wait of that name. An execution that has finished, is
+being cancelled, or is paused waiting for other events answers 409, and nothing is stored.
 
 `rerun` submits a new queued execution with the original's input and DAG version, linked by `rerun_of`; with
 `from_failed` (a DAG execution that ended Failed, Timeout or Cancelled) it also reuses the original's successful
@@ -27,32 +29,55 @@ from shared.storage.queues import ExecutionMessage
 MAX_EVENT_BYTES = 64 * 1024
 _EVENT_NAME = re.compile(EVENT_NAME_PATTERN)
 _ATTEMPTS = 3
+RUNS_ON = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)  # a DAG that takes an event at its next wait
 RERUN_FROM = (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.CANCELLED)
 
 
 async def deliver_event(services: Services, caller: Caller, execution_id: str, name: str,
                         payload: Any) -> dict[str, Any]:
-    """Wake a Waiting execution with event `name`; its `wait_for_event` node's output is `payload`."""
+    """Deliver event `name` (see the module docstring); the `wait_for_event` node that takes it outputs `payload`."""
     _check_event(name, payload)
     record = await get_execution(services, caller, execution_id, check=policy.check_may_deliver_event)
-    _check_waits_for(record, name)
-    event = await services.store.write_event(record.id, name, payload)  # first: whoever wakes it finds the event
+    if not (record.status in RUNS_ON and _is_dag(services, record)):
+        _check_waits_for(record, name)  # finished, cancelling, or waiting for other events: 409, nothing stored
+    event = await services.store.write_event(record.id, name, payload)  # first: whoever runs it next finds it
     for _ in range(_ATTEMPTS):
+        if record.status not in (ExecutionStatus.WAITING, *RUNS_ON):
+            break  # finished meanwhile: the event is kept with it, unused
+        if record.status in RUNS_ON:
+            # Running or about to: its next wait for `name` takes the event. Read the record once more: a run that
+            # paused meanwhile, before it could see the event, is woken here (it reads events after pausing too,
+            # so one of the two always sees the other's write).
+            fresh = await services.store.get(record.scope, record.id, light=True)
+            if fresh is None or fresh.status is not ExecutionStatus.WAITING:
+                break
+            record = fresh
+        if name not in awaited_events(record.waiting):
+            break  # paused at a wait for another event: the event waits for its own
         try:
-            record = await services.store.update(record, status=ExecutionStatus.PENDING, waiting=None,
-                                                 resumes=record.resumes + 1, requeued_at=utc_now(), requeues=0)
+            record = await wake(services, record)
         except StaleRecordError:
             record = await get_execution(services, caller, execution_id, check=policy.check_may_deliver_event)
-            if record.status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
-                break  # woken meanwhile (its timeout, another event): that run's wait takes this event
-            _check_waits_for(record, name)  # finished or cancelled meanwhile: 409
             continue
-        await services.queue.send(ExecutionMessage(record.id, record.scope))  # lost: clean-up sends it again
         break
-    else:
-        raise ConflictError(f"Execution '{execution_id}' kept changing; try again.")
     return {"execution_id": record.id, "status": record.status.value, "event": name,
             "delivered_at": event["delivered_at"]}
+
+
+async def wake(services: Services, record: ExecutionRecord) -> ExecutionRecord:
+    """Waiting -> Pending (ETag-conditional: StaleRecordError when it changed) and its message sent."""
+    woken = await services.store.update(record, status=ExecutionStatus.PENDING, waiting=None,
+                                        resumes=record.resumes + 1, requeued_at=utc_now(), requeues=0)
+    await services.queue.send(ExecutionMessage(woken.id, woken.scope))  # lost: clean-up sends it again
+    return woken
+
+
+def _is_dag(services: Services, record: ExecutionRecord) -> bool:
+    """Whether the execution runs a DAG (only a DAG's `wait_for_event` takes events)."""
+    if record.definition_version is not None:
+        return True
+    metadata = services.registry.get(record.workflow_name)
+    return metadata is not None and "dag" in metadata.tags
 
 
 def _check_waits_for(record: ExecutionRecord, name: str) -> None:
@@ -68,7 +93,7 @@ def _check_event(name: str, payload: Any) -> None:
         errors.append(FieldError("name", "must be 1 to 64 letters, digits, '_', '.' or '-'"))
     if errors:
         raise InputValidationError(errors)
-    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_EVENT_BYTES:
         raise PayloadTooLargeError(f"An event's payload is at most {MAX_EVENT_BYTES} bytes as JSON; this one is "
                                    f"{size}.", details={"field": "body", "limit": MAX_EVENT_BYTES})

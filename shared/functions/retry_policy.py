@@ -7,8 +7,9 @@
 `initial_delay_seconds` for a `fixed` backoff and `initial_delay_seconds * 2**(n-1)` for an `exponential` one, capped
 at `max_delay_seconds`; `jitter` (0..1) then moves it by up to that fraction either way, so that many runs failing
 together do not retry together. `retry_on` names what is worth a retry: error type names (the class or any base
-class: `TimeoutError` also matches `httpx.ReadTimeout`'s ancestors by name) and HTTP statuses (ints, matched
-against the status of an `http_request` node or an `httpx.HTTPStatusError`); left out, every error is retried.
+class; `TimeoutError` also names httpx's timeouts, `ConnectionError` its network errors, as an `http_request` node
+raises them) and HTTP statuses (ints, matched against the status of an `http_request` node or an
+`httpx.HTTPStatusError`); left out, every error is retried.
 A cancel, a timeout of the whole execution and a bad input are never retried. `backoff_seconds` and
 `max_backoff_seconds` are accepted as the older names of the two delays.
 """
@@ -22,6 +23,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 MAX_ATTEMPTS = 10
 MAX_RETRY_ON = 50
+# httpx's transport errors are not the built-in ones users name: its timeouts are no TimeoutError, its connection
+# failures no ConnectionError. Naming the built-in covers them too.
+_ALIASES = {"TimeoutException": "TimeoutError", "NetworkError": "ConnectionError"}
 
 
 class RetryPolicy(BaseModel):
@@ -62,6 +66,7 @@ class RetryPolicy(BaseModel):
         if self.retry_on is None:
             return True
         names = {cls.__name__ for cls in type(error).__mro__}
+        names |= {alias for name, alias in _ALIASES.items() if name in names}
         status = status_of(error)
         return any(item in names if isinstance(item, str) else item == status for item in self.retry_on)
 

@@ -135,6 +135,18 @@ with use_registry(registry):
         node("wait", "wait_for_event", event="never"),
     ], chain("stop", "wait"))
 
+    register_dag(registry, "ticks", [
+        node("each", "loop_foreach", items="{{ inputs.things }}", max_concurrency=1, body={
+            "nodes": [node("tick", "wait_for_event", event="tick"),
+                      node("row", "transform", value="{{ nodes.tick.output.n }}")],
+            "edges": [edge("tick", "row")]}),
+    ], [], parameters=[{"name": "things", "type": "list"}])
+
+    register_dag(registry, "held_then_wait", [
+        node("hold", "action", workflow="block", input={"key": "{{ inputs.key }}", "what": "hold"}),
+        node("approve", "wait_for_event", event="approval"),
+    ], chain("hold", "approve"), parameters=[{"name": "key"}])
+
     register_dag(registry, "flaky_middle", [act("a", "a"), act("b", "b"), act("c", "c")], chain("a", "b", "c"),
                  parameters=[{"name": "key"}])
 
@@ -420,3 +432,32 @@ async def test_a_from_failed_rerun_of_a_from_failed_rerun_reuses_the_first_runs_
     # Then node a, completed by the first run, ran only then
     assert record.status is ExecutionStatus.SUCCESS
     assert side_effects[f"{key}:a"] == 1 and side_effects[f"{key}:b"] == 3 and side_effects[f"{key}:c"] == 1
+
+
+async def test_events_sent_back_to_back_are_each_taken_by_one_wait(host: Host) -> None:
+    # Given a loop whose three iterations each wait for a tick, one after the other, paused at the first
+    execution_id = await host.submit("ticks", things=[1, 2, 3])
+    await host.work(waiting, execution_id)
+    # When three ticks are sent at once, without waiting for the execution to pause again in between
+    answers = [await deliver_event(host.services, SYSTEM_CALLER, execution_id, "tick", {"n": n}) for n in (1, 2, 3)]
+    # Then each is accepted, and each wait takes one, in the order they were sent
+    assert [a["event"] for a in answers] == ["tick"] * 3
+    record, _ = await host.work(finished, execution_id)
+    assert record.status is ExecutionStatus.SUCCESS and record.output_data == [1, 2, 3]
+
+
+async def test_an_event_sent_while_the_run_is_still_before_its_wait_is_taken_when_it_gets_there(host: Host) -> None:
+    # Given a run held in its first node, before its wait_for_event
+    key = uuid.uuid4().hex
+    gates[key] = asyncio.Event()
+    execution_id = await host.submit("held_then_wait", key=key)
+    worker = asyncio.ensure_future(host.work(finished, execution_id))
+    while side_effects[f"{key}:hold"] == 0:
+        await asyncio.sleep(0.02)
+    # When the approval is delivered while it runs
+    answer = await deliver_event(host.services, SYSTEM_CALLER, execution_id, "approval", {"by": "early"})
+    assert answer["status"] == "Running"
+    gates[key].set()
+    record, _ = await worker
+    # Then its wait takes it when the run gets there
+    assert record.status is ExecutionStatus.SUCCESS and record.output_data == {"by": "early"}

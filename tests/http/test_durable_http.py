@@ -60,6 +60,10 @@ async def test_a_dag_waiting_for_an_event_is_answered_202_and_goes_on_when_it_is
     assert status == 422 and body["error"]["details"][0]["field"] == "name"
     status, body = await event(api, str(uuid.uuid4()), "approval", {})
     assert status == 404
+    status, body = await api.call("deliver_execution_event", "POST",
+                                  f"{BASE}/workflows/executions/{execution_id}/events/approval", raw=b"not json",
+                                  route={"execution_id": execution_id, "name": "approval"})
+    assert status == 400 and body["error"]["code"] == "bad_request"
     # When the approval is delivered and the queue runs it on
     status, body = await event(api, execution_id, "approval", {"by": "ana"})
     assert status == 202 and body["status"] == "Pending"

@@ -41,14 +41,14 @@ class WaitForEvent(NodeHandler):
     Config = WaitConfig
 
     async def run(self, run: Any, config: WaitConfig) -> Any:
+        event = run.take_event(config.event)  # delivered before this wait was reached, or while it waited
+        if event is not None:
+            return Branch(event.get("payload"), frozenset({""} | (run.out_labels - {TIMEOUT_LABEL})))
         previous = run.previous_wait
         if previous is None:
             until = _after(config.timeout_seconds) if config.timeout_seconds else None
             raise NodeParked({"reason": "event", "event": config.event, "until": until})
         wait = previous.get("output_data") or {}
-        event = run.take_event(config.event)
-        if event is not None:
-            return Branch(event.get("payload"), frozenset({""} | (run.out_labels - {TIMEOUT_LABEL})))
         until = wait.get("until")
         if is_due(when(until)):
             if TIMEOUT_LABEL in run.out_labels:

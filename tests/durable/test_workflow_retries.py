@@ -138,3 +138,14 @@ async def test_attempts_made_in_place_share_the_runs_timeout(host: Host) -> None
     assert submission.result is not None and submission.result.status is ExecutionStatus.FAILED
     assert calls[key] == 3
     assert any("past the run's timeout_seconds" in line.message for line in submission.result.logs)
+
+
+def test_retry_on_names_the_built_in_errors_for_httpx_timeouts_and_network_failures() -> None:
+    from shared.functions.retry_policy import RetryPolicy
+
+    timeouts = RetryPolicy.model_validate({"max_attempts": 2, "retry_on": ["TimeoutError"]})
+    network = RetryPolicy.model_validate({"max_attempts": 2, "retry_on": ["ConnectionError"]})
+    assert timeouts.retries(httpx.ReadTimeout("slow")) and timeouts.retries(TimeoutError())
+    assert not timeouts.retries(httpx.ConnectError("refused"))
+    assert network.retries(httpx.ConnectError("refused")) and network.retries(ConnectionResetError())
+    assert not network.retries(httpx.ReadTimeout("slow"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAX_ATTEMPTS = 10
 MAX_RETRY_ON = 50
@@ -42,15 +42,21 @@ class RetryPolicy(BaseModel):
     jitter: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
     retry_on: list[str | int] | None = Field(default=None, max_length=MAX_RETRY_ON)
 
+    @field_validator("retry_on")
+    @classmethod
+    def _names_and_statuses(cls, items: list[str | int] | None) -> list[str | int] | None:
+        problems = [f"{item} is not an HTTP status (100..599)" for item in items or []
+                    if isinstance(item, int) and not 100 <= item <= 599]
+        problems += [f"{item!r} is not an error type name" for item in items or []
+                     if isinstance(item, str) and not item.isidentifier()]
+        if problems:
+            raise ValueError("; ".join(problems))  # every wrong item at once
+        return items
+
     @model_validator(mode="after")
     def _ceiling_above_start(self) -> RetryPolicy:
         if self.max_delay_seconds < self.initial_delay_seconds:
             raise ValueError("max_delay_seconds must be at least initial_delay_seconds")
-        for item in self.retry_on or []:
-            if isinstance(item, int) and not 100 <= item <= 599:
-                raise ValueError(f"retry_on: {item} is not an HTTP status (100..599)")
-            if isinstance(item, str) and not item.isidentifier():
-                raise ValueError(f"retry_on: {item!r} is not an error type name")
         return self
 
     def delay_before(self, retry: int, rand: random.Random | None = None) -> float:

@@ -49,6 +49,9 @@ def test_a_retry_policy_is_stored_with_every_key() -> None:
         ({"max_attempts": 2, "backoff_seconds": -1}, "backoff_seconds: Input should be greater than or equal to 0"),
         ({"max_attempts": 2, "backoff_seconds": 60, "max_backoff_seconds": 10}, "at least initial_delay_seconds"),
         ({"max_attempts": 2, "retry_on": [42]}, "42 is not an HTTP status"),
+        ({"max_attempts": 0, "retry_on": [999, "no name"]},
+         "max_attempts: Input should be greater than or equal to 1; retry_on: Value error, 999 is not an HTTP status "
+         "(100..599); 'no name' is not an error type name"),
         ({"max_attempts": 2, "backoff": "linear"}, "backoff: Input should be 'fixed' or 'exponential'"),
         ({"max_attempts": 2, "retries": 1}, "retries: Extra inputs are not permitted"),
         (3, "retry_policy must be a dict"),

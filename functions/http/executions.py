@@ -3,7 +3,7 @@
 from typing import Any, Literal
 
 import azure.functions as func
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from shared.api.http import json_response, json_value
@@ -12,6 +12,7 @@ from shared.executions.durable import deliver_event, rerun
 from shared.executions.queries import (
     MAX_ATTEMPT,
     LogQuery,
+    TimeWindow,
     cancel_execution,
     execution_detail,
     form_id_problem,
@@ -34,6 +35,13 @@ class ListQuery(BaseModel):
     limit: int = Field(20, ge=1, le=100)
     offset: int = Field(0, ge=0, le=10_000)
     continuation_token: str | None = None
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
+    started_after: AwareDatetime | None = None
+    started_before: AwareDatetime | None = None
+    caller: str | None = Field(None, min_length=1, max_length=300)  # who submitted it: `user:alice`, `api_key:...`
+    trigger: str | None = Field(None, min_length=1, max_length=128)  # the trigger's kind: http, schedule, form, ...
+    q: str | None = Field(None, min_length=1, max_length=200)  # text in the error message (case-insensitive)
 
     @field_validator("form_id")
     @classmethod
@@ -54,6 +62,7 @@ class LogsQuery(BaseModel):
     limit: int | None = Field(None, ge=1, le=1000)
     after: int | None = Field(None, ge=0, le=10**9)
     attempt: int | None = Field(None, ge=1, le=MAX_ATTEMPT)
+    q: str | None = Field(None, min_length=1, max_length=200)  # text in the line, case-insensitive
 
     @field_validator("level", mode="before")
     @classmethod
@@ -75,6 +84,8 @@ async def list_execution_page(call: ApiCall) -> func.HttpResponse:
         call.known_caller,
         workflow=query.workflow_id,
         status=query.status_filter.value if query.status_filter else None,
+        submitted_by=query.caller, trigger_kind=query.trigger, error_text=query.q,
+        window=TimeWindow(query.created_after, query.created_before, query.started_after, query.started_before),
         form_id=query.form_id,
         limit=query.limit,
         offset=query.offset,

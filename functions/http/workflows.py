@@ -1,14 +1,16 @@
-"""HTTP: list workflows and execute one (sync: run now; async: record Pending, queue, answer 202)."""
+"""HTTP: list workflows, execute one (sync: run now; async: record Pending, queue, answer 202), and a workflow's
+execution stats."""
 
 from typing import Any, Literal
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
 from shared.api.submissions import submission_response
 from shared.executions.service import WorkflowCall, submit
+from shared.executions.stats import workflow_stats
 from shared.identity import policy
 from shared.runtime import get_runtime
 
@@ -55,7 +57,21 @@ async def execute_workflow(call: ApiCall) -> func.HttpResponse:
     return submission_response(submission, call.known_caller)
 
 
+class StatsQuery(BaseModel):
+    """`GET /api/workflows/{name}/stats`: the window starts at `since` (default: 24 hours ago)."""
+
+    since: AwareDatetime | None = None
+
+
+async def get_workflow_stats(call: ApiCall) -> func.HttpResponse:
+    """Counts by status and p50/p95 durations of a workflow's executions created since `since` (at most 31 days
+    back; the newest 10,000, `truncated` when there are more); a user who is no admin counts its own."""
+    query: StatsQuery = call.query
+    return json_response(await workflow_stats(await get_runtime(), call.known_caller, call.path("name"), query.since))
+
+
 routes = [
     Route("GET", "workflows", list_workflows),
     Route("POST", "workflows/{name}/execute", execute_workflow, body=ExecuteBody),
+    Route("GET", "workflows/{name}/stats", get_workflow_stats, query=StatsQuery),
 ]

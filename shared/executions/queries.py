@@ -18,6 +18,7 @@ from shared.executions.services import Services
 from shared.identity import policy
 from shared.models import Caller, ExecutionRecord, ExecutionResult, ExecutionStatus, LogLine, utc_now
 from shared.storage.keys import MAX_ATTEMPT as MAX_ATTEMPT  # the highest `?attempt=` the API accepts
+from shared.storage.listing import TimeWindow as TimeWindow  # the created/started bounds of a list
 from shared.storage.listing import form_id_problem as form_id_problem  # what makes `?form_id=` malformed
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -99,12 +100,22 @@ async def list_executions(
     offset: int,
     continuation_token: str | None,
     form_id: str | None = None,
+    submitted_by: str | None = None,
+    window: TimeWindow | None = None,
+    trigger_kind: str | None = None,
+    error_text: str | None = None,
 ) -> tuple[list[ExecutionRecord], str | None]:
-    """Newest first, filtered by the storage service (workflow, status, the form a submission came from, and for
-    a user who is no admin its own executions only); `continuation_token` continues where a page ended."""
+    """Newest first, filtered by the storage service (workflow, status, the form a submission came from, who
+    submitted it, created and started between two times, the trigger's kind, and for a user who is no admin its own
+    executions only) and `error_text` on bounded pages (shared.storage.listing.list_page); `continuation_token`
+    continues where a page ended."""
+    own = policy.execution_owner_filter(caller)
+    if own is not None and submitted_by is not None and submitted_by != own:
+        return [], None  # a user who is no admin sees its own executions only
     return await services.store.list_executions(
         caller.scope, workflow=workflow, status=status, form_id=form_id, limit=limit, offset=offset,
-        continuation_token=continuation_token, caller_id=policy.execution_owner_filter(caller),
+        continuation_token=continuation_token, caller_id=own or submitted_by, window=window,
+        trigger_kind=trigger_kind, error_text=error_text,
     )
 
 
@@ -120,6 +131,7 @@ class LogQuery:
     limit: int | None = None
     after: int | None = None
     attempt: int | None = None
+    q: str | None = None  # text in the line (case-insensitive), matched as the pages are read
 
     def matches(self, line: LogLine) -> bool:
         severity = LEVELS.get(line.level.upper(), 20)
@@ -128,6 +140,7 @@ class LogQuery:
             and (self.step_name is None or line.step_name == self.step_name)
             and (self.step_type is None or line.step_type == self.step_type)
             and (self.has_error is None or (severity >= LEVELS["ERROR"]) == self.has_error)
+            and (self.q is None or self.q.lower() in line.message.lower())
         )
 
 

@@ -44,6 +44,7 @@ from shared.storage.details import DetailsRows
 from shared.storage.idempotency import Created, IdempotencyKeys, key_hash
 from shared.storage.keys import (
     DETAILS_TABLE,
+    EXECUTIONS_END,
     EXECUTIONS_TABLE,
     SCOPES_TABLE,
     data_prefix,
@@ -52,7 +53,14 @@ from shared.storage.keys import (
     validate_execution_id,
 )
 from shared.storage.leases import LEASE_COLUMNS, LeaseState, lease_from_entity
-from shared.storage.listing import ACTIVE_STATUSES, active_entities, list_page, list_query
+from shared.storage.listing import (
+    ACTIVE_STATUSES,
+    TimeWindow,
+    active_entities,
+    created_since_bound,
+    list_page,
+    list_query,
+)
 from shared.storage.logs import collect_lines, log_query, pack_log_pages
 from shared.storage.packing import (
     INPUT,
@@ -65,7 +73,7 @@ from shared.storage.packing import (
     unpack_text,
 )
 from shared.storage.rows import SCALAR_COLUMNS, outcome_entity, record_entity, record_from_entity, update_entity
-from shared.storage.scalars import decode_scalars
+from shared.storage.scalars import as_int, decode_scalars
 from shared.storage.scopes import ScopeRegistry
 from shared.storage.steps import pack_step_rows, unpack_steps
 
@@ -281,6 +289,9 @@ class ExecutionStore:
         offset: int = 0,
         continuation_token: str | None = None,
         caller_id: str | None = None,
+        window: TimeWindow | None = None,
+        trigger_kind: str | None = None,
+        error_text: str | None = None,
     ) -> tuple[list[ExecutionRecord], str | None]:
         """A page of the scope's executions, newest first, as light records (`to_list_item` fields only), and the
         token of the next page, None when no more match. Filters run on the server; a page is short only at the end.
@@ -299,6 +310,9 @@ class ExecutionStore:
             continuation_token=continuation_token,
             form_id=form_id,
             caller_id=caller_id,
+            window=window,
+            trigger_kind=trigger_kind,
+            error_text=error_text,
         )
         return await list_page(self._records, query, self._page_size)
 
@@ -322,6 +336,32 @@ class ExecutionStore:
         range read of the RowKey column (the scheduler asks this instead of reading each previous run)."""
         entities = await active_entities(self._records, scope, since, self._page_size, statuses, select=["RowKey"])
         return {entity["RowKey"] for entity in entities}
+
+    async def outcomes(self, scope: str, workflow: str, *, since: datetime, caller_id: str | None = None,
+                       limit: int) -> list[tuple[str, int | None]]:
+        """(status, duration_ms) of a workflow's executions created at or after `since`, newest first, at most
+        `limit`: one range read of the scope's partition (the workflow and caller filters on the server), two
+        columns per row."""
+        bound = created_since_bound(since)
+        if bound is None or not is_valid_key(scope):
+            return []
+        parameters: dict[str, Any] = {"pk": scope, "hi": min(bound, EXECUTIONS_END), "wf": workflow}
+        query_filter = "PartitionKey eq @pk and RowKey lt @hi and WorkflowName eq @wf"
+        if caller_id is not None:
+            query_filter += " and CallerId eq @caller"
+            parameters["caller"] = caller_id
+        found: list[tuple[str, int | None]] = []
+        pages = self._records.query_entities(query_filter, parameters=parameters,
+                                             results_per_page=min(self._page_size, limit),
+                                             select=["Status", "DurationMs"])
+        try:
+            async for entity in pages:
+                found.append((str(entity.get("Status")), as_int(entity.get("DurationMs"))))
+                if len(found) >= limit:
+                    break
+        except AzureError as error:
+            raise StorageError(f"Could not read the executions of '{workflow}': {error}") from error
+        return found
 
     async def scopes(self) -> list[str]:
         """Every scope that has had an execution (see scopes.py)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,12 +26,23 @@ from shared.storage.rows import LIGHT_COLUMNS, light_record_from_entity
 from shared.storage.scalars import utc
 
 MAX_LIMIT = 100
+MAX_TEXT_SCAN = 1_000  # rows matched against `q` per page (see list_page)
 TOKEN_VERSION = "1"
 ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.CANCELLING,
                    ExecutionStatus.WAITING)
 # Filters use space-separated tokens only: the SDK substitutes whole words (azure-notes gotcha #5).
 _MAX_48 = (1 << 48) - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Created and started between two times (each bound optional; `after` inclusive, `before` exclusive)."""
+
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -46,18 +57,33 @@ class ListQuery:
     offset: int = 0
     after: str | None = None  # the RowKey the page starts after, decoded from the continuation token
     caller_id: str | None = None  # only the executions this caller submitted (CallerId column)
+    window: TimeWindow = field(default_factory=lambda: TimeWindow())
+    trigger_kind: str | None = None  # TriggerKind column (written with the record since issue 15)
+    error_text: str | None = None  # `q`: text in the error message, matched here on a bounded scan
 
     def filter(self) -> tuple[str, dict[str, Any]]:
         """A parameterised filter: clauses are fixed text, every value goes through `parameters`."""
         # The upper bound keeps the rows above the executions (idempotency keys, keys.EXECUTIONS_END) out of pages.
-        clauses, parameters = ["PartitionKey eq @pk and RowKey lt @end"], {"pk": self.scope, "end": EXECUTIONS_END}
-        for clause, name, value in (
+        clauses = ["PartitionKey eq @pk and RowKey lt @end"]
+        parameters: dict[str, Any] = {"pk": self.scope, "end": EXECUTIONS_END}
+        window = self.window
+        newest = created_since_bound(window.created_after) if window.created_after is not None else None
+        if window.created_after is not None and newest is None:
+            newest = ""  # no id can be that new: nothing matches
+        oldest = created_since_bound(window.created_before) if window.created_before is not None else None
+        bounds: tuple[tuple[str, str, str | datetime | None], ...] = (
             ("RowKey gt @after", "after", self.after),
             ("WorkflowName eq @wf", "wf", self.workflow),
             ("Status eq @st", "st", self.status.value if self.status else None),
             ("FormId eq @form", "form", self.form_id),
             ("CallerId eq @caller", "caller", self.caller_id),
-        ):
+            ("TriggerKind eq @tk", "tk", self.trigger_kind),
+            ("RowKey lt @newest", "newest", newest),  # created at or after created_after
+            ("RowKey ge @oldest", "oldest", oldest),  # created before created_before
+            ("StartedAt ge @sa", "sa", utc(window.started_after)),
+            ("StartedAt lt @sb", "sb", utc(window.started_before)),
+        )
+        for clause, name, value in bounds:
             if value is not None:
                 clauses.append(clause)
                 parameters[name] = value
@@ -74,6 +100,9 @@ def list_query(
     continuation_token: str | None,
     form_id: str | None = None,
     caller_id: str | None = None,
+    window: TimeWindow | None = None,
+    trigger_kind: str | None = None,
+    error_text: str | None = None,
 ) -> ListQuery:
     """Validate the arguments of `ExecutionStore.list_executions`; a bad token or form id is the caller's input
     error."""
@@ -86,7 +115,8 @@ def list_query(
     problem = form_id_problem(form_id) if form_id is not None else None
     if problem:
         raise InputValidationError([FieldError("form_id", problem)], "Invalid query parameters")
-    return ListQuery(scope, workflow, parsed, form_id, limit, offset, after, caller_id)
+    return ListQuery(scope, workflow, parsed, form_id, limit, offset, after, caller_id, window or TimeWindow(),
+                     trigger_kind, error_text.lower() if error_text else None)
 
 
 def form_id_problem(form_id: str) -> str | None:
@@ -116,16 +146,29 @@ def decode_token(token: str) -> str:
 
 
 async def list_page(table: TableClient, query: ListQuery, page_size: int) -> tuple[list[ExecutionRecord], str | None]:
-    """One page of the list API: skip `offset` matches, keep `limit`, look one further to know if more exist."""
+    """One page of the list API: skip `offset` matches, keep `limit`, look one further to know if more exist.
+
+    `q` (text in the error message) has no server-side filter in Table storage: rows the other filters let through
+    are matched here, at most MAX_TEXT_SCAN of them per page. A page that stops at that bound may hold fewer than
+    `limit` items, and it still carries a continuation token (at the last row scanned): a page is never silently
+    short, the client follows the token as for any page."""
     if not is_valid_key(query.scope):
         return [], None
     wanted = query.offset + query.limit + 1
     query_filter, parameters = query.filter()
     found: list[ExecutionRecord] = []
-    async for entity in _entities(table, query_filter, parameters, min(page_size, wanted), LIGHT_COLUMNS):
-        found.append(light_record_from_entity(entity, query.scope))
-        if len(found) == wanted:
-            break
+    scanned, last_scanned = 0, None
+    size = page_size if query.error_text else min(page_size, wanted)
+    async for entity in _entities(table, query_filter, parameters, size, LIGHT_COLUMNS):
+        record = light_record_from_entity(entity, query.scope)
+        scanned, last_scanned = scanned + 1, record.id
+        if query.error_text is None or query.error_text in (record.error_message or "").lower():
+            found.append(record)
+            if len(found) == wanted:
+                break
+        if query.error_text is not None and scanned >= MAX_TEXT_SCAN:
+            page = found[query.offset : query.offset + query.limit]
+            return page, encode_token(last_scanned)  # the bound was reached: more may match further on
     page = found[query.offset : query.offset + query.limit]
     more = len(found) == wanted
     return page, encode_token(page[-1].id) if more else None

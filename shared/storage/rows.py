@@ -60,6 +60,9 @@ def record_entity(record: ExecutionRecord) -> tuple[Entity, list[Entity]]:
     form_id = form_of(record.trigger)
     if form_id is not None:
         entity["FormId"] = form_id
+    kind = record.trigger.get("kind") if isinstance(record.trigger, Mapping) else None
+    if isinstance(kind, str) and kind:
+        entity["TriggerKind"] = kind[:MAX_NAME_CHARS]  # `?trigger=` is a server-side filter
     caller_id = caller_of(record.caller)
     if caller_id is not None:
         entity["CallerId"] = caller_id

@@ -107,6 +107,7 @@ GET dags/schema                                  401  401  401  401  401  401  4
 GET dags/node-types                              401  401  401  401  401  401  401  200  200  200  200  200  200  200
 POST dags/validate                               401  401  401  401  401  401  401  403  403  403  403  200  200  200
 GET workflows/{name}/graph                       401  401  401  401  401  401  401  200  200  200  200  200  200  200
+GET workflows/{name}/stats                       401  401  401  401  401  401  401  200  200  200  200  200  200  200
 GET health                                       200  200  200  200  200  200  200  200  200  200  200  200  200  200
 * endpoints/{name}                               401  401  401  401  401  401  401  200  403  403  403  403  403  403
 """
@@ -129,6 +130,8 @@ GET health                                       200  200  200  200  200  200  2
 #   lists its DAGs and the global ones; running an unregistered DAG (dags/execute) is for the same admins.
 # - Rerunning an execution and delivering an event to one follow cancel (policy.check_may_cancel): its owner, its
 #   organization's admins and platform admins; the event cells are 409 because A's execution waits for no event.
+# - A workflow's stats are any caller's who may list it, counted over the caller's own scope (a user who is no admin:
+#   its own executions), so B's callers see B's counts and nothing of A's.
 # - Health is public: any credentials, even invalid ones, get its public answer.
 # - Schedules belong to the app, not to an organization: any caller lists (and reads) the scheduled workflows it
 #   may run; running one now, pausing and resuming are the platform admin's (an organization's admin included, 403).
@@ -418,6 +421,7 @@ REQUESTS: dict[str, Build] = {
     "POST dags/validate": fixed("dags/validate", {"name": "matrix_dag", "nodes": [
         {"id": "only", "type": "transform", "data": {"value": 1}}]}),
     "GET workflows/{name}/graph": fixed("workflows/echo_any/graph", name="echo_any"),
+    "GET workflows/{name}/stats": fixed("workflows/echo_any/stats", name="echo_any"),
     "GET schedules": fixed("schedules"),
     "GET schedules/{name}": fixed("schedules/matrix_scheduled", name="matrix_scheduled"),
     "POST schedules/{name}/trigger": fixed("schedules/matrix_scheduled/trigger", name="matrix_scheduled"),

@@ -299,6 +299,8 @@ class ExecutionRecord:
     retries: int = 0
     rerun_of: str | None = None
     resume_from: str | None = None
+    # The code the run ran (shared.version.code_version: a deployment id or commit), set when a host starts it.
+    code_version: str | None = None
     etag: str | None = None
     # The `CallerId` column, derived from `caller` when written: whose execution it is, also in light reads.
     caller_id: str | None = field(default=None, compare=False)
@@ -343,6 +345,7 @@ class ExecutionRecord:
             "completed_at": iso(self.completed_at),
             "duration_ms": self.duration_ms,
             "error_message": self.error_message,
+            "code_version": self.code_version,
         }
 
     def to_api(self) -> dict[str, Any]:
@@ -364,6 +367,7 @@ class ExecutionRecord:
             "caller": self.caller,
             "scope": self.scope,
             "attempt": self.attempt,
+            "code_version": self.code_version,
         } | self.definition_pin() | self.durable_fields()
 
     def durable_fields(self) -> dict[str, Any]:

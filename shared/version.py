@@ -7,11 +7,21 @@ ship pyproject.toml. A test keeps the two equal.
 from __future__ import annotations
 
 import functools
+import os
 import platform
 
 import azure.functions
 
 __version__ = "0.1.0"
+
+
+CODE_VERSION_SETTING = "CONDUIT_CODE_VERSION"
+
+
+def code_version() -> str:
+    """The version of the code a run runs, recorded on every execution: the setting CONDUIT_CODE_VERSION (a
+    deployment id, a commit) when set, else Conduit's own version."""
+    return os.environ.get(CODE_VERSION_SETTING, "").strip()[:128] or __version__
 
 
 def versions() -> dict[str, str]:

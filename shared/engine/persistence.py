@@ -18,6 +18,7 @@ from shared.engine.durable import until_of, wake_delay, wake_if_delivered
 from shared.engine.finishing import finish
 from shared.engine.leases import WORKER_ID, deadline_for, lease_until
 from shared.models import ExecutionRecord, ExecutionResult, ExecutionStatus
+from shared.version import code_version
 
 if TYPE_CHECKING:
     from shared.engine.invocation import Invocation
@@ -96,4 +97,5 @@ def running_record(invocation: Invocation) -> ExecutionRecord:
         definition_scope=request.definition_scope,
         rerun_of=request.rerun_of,
         resume_from=request.resume_from,
+        code_version=code_version(),
     )

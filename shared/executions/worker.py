@@ -36,6 +36,7 @@ from shared.errors import BadMessageError, ConflictError
 from shared.executions.services import Services
 from shared.models import ExecutionRecord, ExecutionStatus, utc_now
 from shared.storage.queues import ExecutionMessage
+from shared.version import code_version
 
 log = logging.getLogger("conduit.worker")
 
@@ -164,6 +165,7 @@ async def claim(services: Services, record: ExecutionRecord) -> ExecutionRecord:
         lease_owner=WORKER_ID,
         lease_expires_at=lease_until(now),
         deadline_at=deadline_for(now, record.timeout_seconds),
+        code_version=code_version(),  # the host that runs it now
         **({"resumes": record.resumes + 1, "waiting": None} if woken else {}),
     )
 

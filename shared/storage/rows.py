@@ -39,6 +39,7 @@ LIGHT_COLUMNS = [
     "DurationMs",
     "ErrorMessage",
     "CallerId",
+    "CodeVersion",
 ]
 
 # What `get(..., light=True)` reads: the keys, the name and every scalar field, none of the JSON values (which may
@@ -150,7 +151,8 @@ def record_from_entity(entity: Any, spilled: dict[JsonField, list[Entity]]) -> E
 
 def light_record_from_entity(entity: Any, scope: str) -> ExecutionRecord:
     """A record from the LIGHT_COLUMNS of a list query: enough for `to_list_item`, nothing else."""
-    scalars = decode_scalars(entity, ("status", "started_at", "completed_at", "duration_ms", "error_message"))
+    scalars = decode_scalars(entity, ("status", "started_at", "completed_at", "duration_ms", "error_message",
+                                      "code_version"))
     return ExecutionRecord(
         id=entity["RowKey"],
         scope=scope,

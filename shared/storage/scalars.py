@@ -122,6 +122,7 @@ SCALARS: tuple[Scalar, ...] = (
     Scalar("retries", "Retries", _int32, as_int),
     Scalar("rerun_of", "RerunOf", _text(MAX_NAME_CHARS), _text_back),
     Scalar("resume_from", "ResumeFrom", _text(MAX_NAME_CHARS), _text_back),
+    Scalar("code_version", "CodeVersion", _text(MAX_NAME_CHARS), _text_back),
 )
 BY_ATTR = {scalar.attr: scalar for scalar in SCALARS}
 # What `ExecutionStore.update` may change: everything but the timeout and the pinned DAG version, which are fixed

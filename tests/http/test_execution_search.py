@@ -155,3 +155,22 @@ async def test_text_search_pages_stop_at_their_scan_bound_but_never_lose_an_item
             break
     # Then every match is found once, and the short pages said there was more
     assert found == list(reversed(matches)) and short_with_token >= 1 and pages > 2
+
+
+async def test_every_execution_records_the_code_version_it_ran(api: Api, run_queue: Any, monkeypatch: Any) -> None:
+    # Given a deployment whose code version is set
+    monkeypatch.setenv("CONDUIT_CODE_VERSION", "deploy-2026-12-02.1")
+    headers = await new_org(api)
+    sync_id = await run(api, headers, "echo_any", payload=[1])
+    status, queued = await api.execute("echo_async", {"payload": 1}, headers=headers)
+    assert status == 202
+    # When the queued one is run by a host deployed later
+    monkeypatch.setenv("CONDUIT_CODE_VERSION", "deploy-2026-12-02.2")
+    await run_queue()
+    # Then each record, and the list, name the version that ran it
+    _, sync_record = await api.execution(sync_id, headers=headers)
+    _, queued_record = await api.execution(queued["execution_id"], headers=headers)
+    assert sync_record["code_version"] == "deploy-2026-12-02.1"
+    assert queued_record["code_version"] == "deploy-2026-12-02.2" and queued_record["status"] == "Success"
+    status, page = await api.call("list_execution_page", "GET", f"{BASE}/workflows/executions", headers=headers)
+    assert {item["code_version"] for item in page["items"]} == {"deploy-2026-12-02.1", "deploy-2026-12-02.2"}

@@ -20,6 +20,7 @@ from shared.executions.queries import (
     get_execution_steps,
     list_executions,
 )
+from shared.executions.retention import delete_execution
 from shared.models import ExecutionStatus
 from shared.runtime import get_runtime
 
@@ -150,9 +151,17 @@ async def deliver_execution_event(call: ApiCall) -> func.HttpResponse:
     return json_response(body, 202, headers={"Location": f"/api/workflows/executions/{execution_id}"})
 
 
+async def delete_execution_by_id(call: ApiCall) -> func.HttpResponse:
+    """Admins: delete a finished execution with its log lines, steps and stored values (204); 409 while it runs or
+    waits."""
+    await delete_execution(await get_runtime(), call.known_caller, call.path("execution_id"))
+    return func.HttpResponse(status_code=204)
+
+
 routes = [
     Route("GET", "workflows/executions", list_execution_page, query=ListQuery),
     Route("GET", "workflows/executions/{execution_id}", get_execution_by_id),
+    Route("DELETE", "workflows/executions/{execution_id}", delete_execution_by_id, status=204),
     Route("GET", "workflows/executions/{execution_id}/logs", get_execution_log_lines, query=LogsQuery),
     Route("GET", "workflows/executions/{execution_id}/steps", get_execution_step_records, query=StepsQuery),
     Route("POST", "workflows/executions/{execution_id}/cancel", cancel_execution_by_id),

@@ -21,6 +21,7 @@ class NewOrganization(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     is_active: StrictBool = True
     allowed_workflows: list[str] | None = Field(default=None, max_length=1000)
+    retention_days: float | None = Field(default=None, ge=0, le=3650)  # None: CONDUIT_RETENTION_DAYS; 0: forever
 
 
 class OrganizationBody(BaseModel):
@@ -30,6 +31,7 @@ class OrganizationBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     is_active: StrictBool = True
     allowed_workflows: list[str] | None = Field(default=None, max_length=1000)
+    retention_days: float | None = Field(default=None, ge=0, le=3650)
 
 
 class OrganizationPatch(BaseModel):
@@ -39,6 +41,7 @@ class OrganizationPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     is_active: StrictBool | None = None
     allowed_workflows: list[str] | None = Field(default=None, max_length=1000)
+    retention_days: float | None = Field(default=None, ge=0, le=3650)  # null: back to the default
 
 
 async def _service() -> OrganizationService:

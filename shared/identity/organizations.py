@@ -18,7 +18,7 @@ from shared.identity.authenticator import Authenticator
 from shared.models import Caller, utc_now
 from shared.storage.organizations import Organization
 
-CHANGEABLE = ("name", "is_active", "allowed_workflows")
+CHANGEABLE = ("name", "is_active", "allowed_workflows", "retention_days")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class OrganizationService:
         organization = Organization(
             id=fields["id"], name=fields["name"], is_active=fields.get("is_active", True),
             allowed_workflows=tuple(allowed) if allowed is not None else None, created_at=utc_now(),
+            retention_days=fields.get("retention_days"),
         )
         created = await self.authenticator.organizations.create(organization)
         self.authenticator.forget_organization(organization.id)  # a token of it may have been refused (cached) before

@@ -149,11 +149,13 @@ def check_reads_organization(caller: Caller, organization_id: str) -> bool:
 
 
 def check_changes_organization(caller: Caller, organization_id: str, fields: set[str]) -> None:
-    """Platform admins change everything; an organization's admin only its own organization's allowlist."""
+    """Platform admins change everything; an organization's admin only its own organization's allowlist and how
+    long its finished executions are kept."""
     if caller.is_platform_admin:
         return
-    if not check_reads_organization(caller, organization_id) or fields - {"allowed_workflows"}:
-        raise ForbiddenError("Organization admins may change their own organization's allowed_workflows only.")
+    if not check_reads_organization(caller, organization_id) or fields - {"allowed_workflows", "retention_days"}:
+        raise ForbiddenError("Organization admins may change their own organization's allowed_workflows and "
+                             "retention_days only.")
 
 
 def check_script(caller: Caller) -> None:

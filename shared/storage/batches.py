@@ -144,6 +144,32 @@ async def upsert_rows(table: TableClient, entities: Sequence[Entity], concurrenc
         raise StorageError(f"Writing {len(entities)} rows of partition {partition!r} failed: {error}") from error
 
 
+async def delete_rows(table: TableClient, keys: Sequence[tuple[str, str]], concurrency: int = DEFAULT_CONCURRENCY
+                      ) -> int:
+    """Delete rows of one partition ((PartitionKey, RowKey) pairs), in transactions of up to 100; a row already gone
+    is no error in a single delete (a transaction with a missing row fails as a whole: its rows are then deleted one
+    by one). Returns the number of requests."""
+    if not keys:
+        return 0
+    requests = 0
+    for start in range(0, len(keys), MAX_BATCH_OPERATIONS):
+        chunk = keys[start:start + MAX_BATCH_OPERATIONS]
+        try:
+            if len(chunk) == 1:
+                await table.delete_entity(*chunk[0])
+            else:
+                await table.submit_transaction([("delete", {"PartitionKey": pk, "RowKey": rk}) for pk, rk in chunk])
+            requests += 1
+        except AzureError:
+            for pk, rk in chunk:  # delete_entity ignores a row that is already gone
+                try:
+                    await table.delete_entity(pk, rk)
+                except AzureError as error:
+                    raise StorageError(f"Deleting row {rk!r} of partition {pk!r} failed: {error}") from error
+                requests += 1
+    return requests
+
+
 async def _submit_all(table: TableClient, batches: list[list[Entity]], concurrency: int) -> int:
     """Submit the transactions concurrently; the first failure is raised as itself."""
     gate = asyncio.Semaphore(concurrency)

@@ -38,7 +38,7 @@ from shared.errors import (
 )
 from shared.models import ExecutionRecord, ExecutionStatus, LogLine, iso, utc_now
 from shared.storage.account import StorageAccount
-from shared.storage.batches import DEFAULT_CONCURRENCY, check_entity
+from shared.storage.batches import DEFAULT_CONCURRENCY, check_entity, delete_rows
 from shared.storage.clients import RequestCounter, close_client, open_tables
 from shared.storage.details import DetailsRows
 from shared.storage.idempotency import Created, IdempotencyKeys, key_hash
@@ -362,6 +362,52 @@ class ExecutionStore:
         except AzureError as error:
             raise StorageError(f"Could not read the executions of '{workflow}': {error}") from error
         return found
+
+    async def delete_execution(self, record: ExecutionRecord) -> None:
+        """Delete a finished execution: its details rows (log pages, steps, spilled values, events) first, then the
+        record, ETag-conditionally (ConflictError when it changed since it was read). Raises ConflictError for an
+        execution that has not finished."""
+        if not ExecutionStatus(record.status).is_terminal:
+            raise ConflictError(f"Execution '{record.id}' is {record.status.value}; only a finished execution can be "
+                                "deleted (cancel it first).", details={"status": record.status.value})
+        rows = await self._details.query("PartitionKey eq @pk", {"pk": validate_execution_id(record.id)})
+        await delete_rows(self._details.table, [(row["PartitionKey"], row["RowKey"]) for row in rows])
+        try:
+            await self._records.delete_entity(record.scope, record.id, etag=record.etag,
+                                              match_condition=MatchConditions.IfNotModified)
+        except ResourceModifiedError as error:
+            raise ConflictError(f"Execution '{record.id}' changed while it was being deleted.") from error
+        except AzureError as error:
+            raise StorageError(f"Could not delete execution '{record.id}': {error}") from error
+
+    async def finished_before(self, scope: str, cutoff: datetime, limit: int) -> list[ExecutionRecord]:
+        """Light records of the scope's finished executions created before `cutoff`, oldest region only: one range
+        read from the ids' creation-time bound down, the status filter on the server (no live row is read)."""
+        bound = created_since_bound(cutoff)
+        if bound is None or not is_valid_key(scope):
+            return []
+        terminal = sorted(status.value for status in ExecutionStatus if status.is_terminal)
+        parameters: dict[str, Any] = {"pk": scope, "lo": bound, "end": EXECUTIONS_END}
+        parameters |= {f"s{i}": status for i, status in enumerate(terminal)}
+        wanted = " or ".join(f"Status eq @s{i}" for i in range(len(terminal)))
+        query_filter = f"PartitionKey eq @pk and RowKey ge @lo and RowKey lt @end and ( {wanted} )"
+        found: list[ExecutionRecord] = []
+        pages = self._records.query_entities(query_filter, parameters=parameters,
+                                             results_per_page=min(self._page_size, limit), select=SCALAR_COLUMNS)
+        try:
+            async for entity in pages:
+                found.append(record_from_entity(entity, {}))
+                if len(found) >= limit:
+                    break
+        except AzureError as error:
+            raise StorageError(f"Could not read the finished executions of scope '{scope}': {error}") from error
+        return found
+
+    async def delete_stale_keys(self, scope: str, cutoff: datetime) -> int:
+        """Delete the scope's idempotency-key rows made before `cutoff` (past their window, they name nothing)."""
+        rows = await self._idempotency.stale(scope, cutoff)
+        await delete_rows(self._records, [(row["PartitionKey"], row["RowKey"]) for row in rows])
+        return len(rows)
 
     async def scopes(self) -> list[str]:
         """Every scope that has had an execution (see scopes.py)."""

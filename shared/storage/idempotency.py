@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -36,7 +36,7 @@ from azure.data.tables.aio import TableClient
 
 from shared.errors import ConflictError, StorageError
 from shared.models import ExecutionRecord, utc_now
-from shared.storage.keys import IDEMPOTENCY_PREFIX, validate_scope
+from shared.storage.keys import IDEMPOTENCY_PREFIX, is_valid_key, validate_scope
 from shared.storage.scalars import from_table_time
 
 RecordReader = Callable[[str, str], Awaitable[ExecutionRecord | None]]
@@ -75,6 +75,18 @@ class IdempotencyKeys:
     def __init__(self, table: TableClient, read_record: RecordReader) -> None:
         self._table = table
         self._read_record = read_record
+
+    async def stale(self, scope: str, cutoff: datetime) -> list[Entity]:
+        """The scope's key rows made before `cutoff` (keys only): one range read of the key rows, never of records."""
+        if not is_valid_key(scope):
+            return []
+        query_filter = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and KeyCreatedAt lt @cut"
+        parameters = {"pk": scope, "lo": IDEMPOTENCY_PREFIX, "hi": IDEMPOTENCY_PREFIX[:-1] + "}", "cut": cutoff}
+        try:
+            return [row async for row in self._table.query_entities(query_filter, parameters=parameters,
+                                                                     select=["PartitionKey", "RowKey"])]
+        except AzureError as error:
+            raise StorageError(f"Could not read the idempotency keys of scope '{scope}': {error}") from error
 
     async def create(self, record: ExecutionRecord, entity: Entity, key: str, *, window: timedelta) -> Created:
         """Create `record` (whose entity is `entity`) holding `key`, or answer with the execution holding it."""

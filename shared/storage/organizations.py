@@ -34,13 +34,14 @@ class Organization:
     is_active: bool = True
     allowed_workflows: tuple[str, ...] | None = None  # None: every global workflow and provider
     created_at: datetime | None = None
+    retention_days: float | None = None  # finished executions kept this long (None: CONDUIT_RETENTION_DAYS; 0: ever)
     etag: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         allowed = list(self.allowed_workflows) if self.allowed_workflows is not None else None
         created = self.created_at.isoformat().replace("+00:00", "Z") if self.created_at else None
         return {"id": self.id, "name": self.name, "is_active": self.is_active, "allowed_workflows": allowed,
-                "created_at": created}
+                "retention_days": self.retention_days, "created_at": created}
 
 
 class OrganizationStore(TableStore):
@@ -97,6 +98,7 @@ def _entity(organization: Organization) -> dict[str, Any]:
         "Name": organization.name,
         "IsActive": organization.is_active,
         "AllowedWorkflows": json.dumps(list(allowed)) if allowed is not None else _CLEARED,
+        "RetentionDays": json.dumps(organization.retention_days),  # "null": the default (a REPLACE writes it)
     }
     if organization.created_at is not None:
         entity["CreatedAt"] = organization.created_at
@@ -111,5 +113,6 @@ def _from_entity(entity: Any) -> Organization:
         is_active=bool(entity.get("IsActive", True)),
         allowed_workflows=tuple(allowed) if allowed is not None else None,
         created_at=stored_time(entity.get("CreatedAt")),
+        retention_days=json.loads(entity.get("RetentionDays") or "null"),
         etag=entity.metadata.get("etag"),
     )

@@ -62,6 +62,7 @@ GET workflows                                    401  401  401  401  401  401  4
 POST workflows/{name}/execute                    401  401  401  401  401  401  401  200  200  200  200  200  200  200
 GET workflows/executions                         401  401  401  401  401  401  401  200  200  200  200  200  200  200
 GET workflows/executions/{execution_id}          401  401  401  401  401  401  401  404  200  404  404  200  404  200
+DELETE workflows/executions/{execution_id}       401  401  401  401  401  401  401  403  403  403  403  204  404  204
 GET workflows/executions/{execution_id}/logs     401  401  401  401  401  401  401  404  200  404  404  200  404  200
 GET workflows/executions/{execution_id}/steps    401  401  401  401  401  401  401  404  200  404  404  200  404  200
 POST workflows/executions/{execution_id}/cancel  401  401  401  401  401  401  401  404  200  404  404  200  404  200
@@ -132,6 +133,8 @@ GET health                                       200  200  200  200  200  200  2
 #   organization's admins and platform admins; the event cells are 409 because A's execution waits for no event.
 # - A workflow's stats are any caller's who may list it, counted over the caller's own scope (a user who is no admin:
 #   its own executions), so B's callers see B's counts and nothing of A's.
+# - Deleting an execution is an admin's (403 for everyone else, its owner included); another organization's admin
+#   gets 404 as for a missing one.
 # - Health is public: any credentials, even invalid ones, get its public answer.
 # - Schedules belong to the app, not to an organization: any caller lists (and reads) the scheduled workflows it
 #   may run; running one now, pausing and resuming are the platform admin's (an organization's admin included, 403).
@@ -281,6 +284,15 @@ def execution_request(suffix: str = "") -> Build:
     return build
 
 
+async def delete_request(api: Api, world: World, caller: str) -> Request:
+    """A fresh finished execution of A's user, deleted (or not) by each caller."""
+    ran = await made(api, 200, "execute_workflow", "POST", f"{BASE}/workflows/echo_any/execute",
+                     body={"input_data": {"payload": {"delete": "me"}}}, route={"name": "echo_any"},
+                     headers=world.headers["usrA"])
+    eid = str(ran["execution_id"])
+    return Request(f"{BASE}/workflows/executions/{eid}", {"execution_id": eid}, target=eid)
+
+
 async def cancel_request(api: Api, world: World, caller: str) -> Request:
     eid = await new_pending_execution(api, world)
     return Request(f"{BASE}/workflows/executions/{eid}/cancel", {"execution_id": eid}, target=eid)
@@ -378,6 +390,7 @@ REQUESTS: dict[str, Build] = {
                                            name="echo_any"),
     "GET workflows/executions": fixed("workflows/executions"),
     "GET workflows/executions/{execution_id}": execution_request(),
+    "DELETE workflows/executions/{execution_id}": delete_request,
     "GET workflows/executions/{execution_id}/logs": execution_request("/logs"),
     "GET workflows/executions/{execution_id}/steps": execution_request("/steps"),
     "POST workflows/executions/{execution_id}/cancel": cancel_request,

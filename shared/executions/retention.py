@@ -53,14 +53,15 @@ def default_days() -> float:
     return _number(DAYS_SETTING, DEFAULT_DAYS)
 
 
-async def purge(services: Services, now: datetime | None = None,
-                days_of: dict[str, float | None] | None = None) -> PurgeReport:
-    """One pass over every scope (see the module docstring). `days_of` maps a scope to its own retention."""
+async def purge(services: Services, now: datetime | None = None, days_of: dict[str, float | None] | None = None,
+                scopes: list[str] | None = None) -> PurgeReport:
+    """One pass over every scope (or `scopes`; see the module docstring). `days_of` maps a scope to its own
+    retention (default: each organization's `retention_days`)."""
     now = now or utc_now()
     report = PurgeReport()
     batch = int(_number(BATCH_SETTING, DEFAULT_BATCH)) or DEFAULT_BATCH
     own = days_of if days_of is not None else await organization_retention(services)
-    for scope in await services.store.scopes():
+    for scope in scopes if scopes is not None else await services.store.scopes():
         days = own.get(scope) if own.get(scope) is not None else default_days()
         if not days:
             continue  # kept forever

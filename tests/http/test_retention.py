@@ -45,10 +45,10 @@ async def test_the_purge_deletes_finished_executions_past_retention_with_their_r
     assert await details_rows(storage_connection_string, done["execution_id"]) > 0
     runtime = await get_runtime()
     # When the purge runs "now" — within the day: nothing goes
-    report = await purge(runtime, days_of={org: 1})
+    report = await purge(runtime, days_of={org: 1}, scopes=[org])
     assert done["execution_id"] not in report.deleted
     # And when it runs two days later
-    report = await purge(runtime, now=utc_now() + timedelta(days=2), days_of={org: 1})
+    report = await purge(runtime, now=utc_now() + timedelta(days=2), days_of={org: 1}, scopes=[org])
     # Then the finished run and all its rows are gone, the Pending one is untouched
     assert done["execution_id"] in report.deleted and pending["execution_id"] not in report.deleted
     status, _ = await api.execution(done["execution_id"], headers=headers)
@@ -61,8 +61,8 @@ async def test_the_purge_deletes_finished_executions_past_retention_with_their_r
 async def test_an_organization_that_keeps_everything_is_never_purged(api: Api) -> None:
     headers = await new_org(api, retention_days=0)
     org = headers["X-Organization-Id"]
-    status, done = await api.execute("echo_any", {"payload": 1}, headers=headers)
-    report = await purge(await get_runtime(), now=utc_now() + timedelta(days=400), days_of={org: 0})
+    _, done = await api.execute("echo_any", {"payload": 1}, headers=headers)
+    report = await purge(await get_runtime(), now=utc_now() + timedelta(days=400), days_of={org: 0}, scopes=[org])
     assert done["execution_id"] not in report.deleted
 
 

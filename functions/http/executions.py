@@ -14,13 +14,14 @@ from shared.executions.queries import (
     LogQuery,
     TimeWindow,
     cancel_execution,
-    execution_detail,
+    execution_detail_after_change,
     form_id_problem,
     get_execution_logs,
     get_execution_steps,
     list_executions,
 )
 from shared.executions.retention import delete_execution
+from shared.executions.watch import MAX_WAIT_SECONDS
 from shared.models import ExecutionStatus
 from shared.runtime import get_runtime
 
@@ -53,8 +54,18 @@ class ListQuery(BaseModel):
         return value
 
 
+WAIT = Field(0.0, ge=0, le=MAX_WAIT_SECONDS, description="Long poll: answer once something changed, or after this "
+             "many seconds (0, the default, answers at once)")
+
+
+class ExecutionQuery(BaseModel):
+    """`GET .../executions/{id}`: `wait` for the record to change (a long poll)."""
+
+    wait: float = WAIT
+
+
 class LogsQuery(BaseModel):
-    """`GET .../logs`: filters, a tail position (`after`) and an earlier attempt."""
+    """`GET .../logs`: filters, a tail position (`after`), an earlier attempt, and `wait` for new lines."""
 
     level: LevelName | None = None
     step_name: str | None = None
@@ -64,6 +75,7 @@ class LogsQuery(BaseModel):
     after: int | None = Field(None, ge=0, le=10**9)
     attempt: int | None = Field(None, ge=1, le=MAX_ATTEMPT)
     q: str | None = Field(None, min_length=1, max_length=200)  # text in the line, case-insensitive
+    wait: float = WAIT
 
     @field_validator("level", mode="before")
     @classmethod
@@ -96,16 +108,21 @@ async def list_execution_page(call: ApiCall) -> func.HttpResponse:
 
 
 async def get_execution_by_id(call: ApiCall) -> func.HttpResponse:
-    """One execution of the caller's scope."""
-    return json_response(await execution_detail(await get_runtime(), call.known_caller, call.path("execution_id")))
+    """One execution of the caller's scope; `?wait=N` (0..25 s) answers once it changed, or after N s."""
+    query: ExecutionQuery = call.query
+    body = await execution_detail_after_change(await get_runtime(), call.known_caller, call.path("execution_id"),
+                                               query.wait)
+    return json_response(body)
 
 
 async def get_execution_log_lines(call: ApiCall) -> func.HttpResponse:
-    """Log lines of the latest attempt in order: `?level=&step_name=&step_type=&has_error=&limit=&after=&attempt=`
-    (`after` tails a run, `attempt` shows an earlier attempt of a run that was taken over)."""
+    """Log lines of the latest attempt in order: `?level=&step_name=&step_type=&has_error=&limit=&after=&attempt=
+    &wait=` (`after` tails a run, `attempt` shows an earlier attempt of a run that was taken over, `wait` holds the
+    request up to that many seconds until a line comes)."""
     params: LogsQuery = call.query
-    query = LogQuery(**params.model_dump())
-    attempt, lines = await get_execution_logs(await get_runtime(), call.known_caller, call.path("execution_id"), query)
+    query = LogQuery(**params.model_dump(exclude={"wait"}))
+    attempt, lines = await get_execution_logs(await get_runtime(), call.known_caller, call.path("execution_id"), query,
+                                              wait=params.wait)
     last = lines[-1].sequence if lines else query.after
     return json_response({"items": [line.to_dict() for line in lines], "last_sequence": last, "attempt": attempt})
 
@@ -160,7 +177,7 @@ async def delete_execution_by_id(call: ApiCall) -> func.HttpResponse:
 
 routes = [
     Route("GET", "workflows/executions", list_execution_page, query=ListQuery),
-    Route("GET", "workflows/executions/{execution_id}", get_execution_by_id),
+    Route("GET", "workflows/executions/{execution_id}", get_execution_by_id, query=ExecutionQuery),
     Route("DELETE", "workflows/executions/{execution_id}", delete_execution_by_id, status=204),
     Route("GET", "workflows/executions/{execution_id}/logs", get_execution_log_lines, query=LogsQuery),
     Route("GET", "workflows/executions/{execution_id}/steps", get_execution_step_records, query=StepsQuery),

@@ -6,6 +6,7 @@ anything else is answered as if it did not exist.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,17 +79,37 @@ def node_outputs(steps: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+async def execution_detail_after_change(
+    services: Services, caller: Caller, execution_id: str, wait: float
+) -> dict[str, Any]:
+    """`GET /api/workflows/executions/{id}?wait=N`: the record once it changed from what this request first read
+    (its ETag), or after `wait` s; at once when it is finished or `wait` is 0. Waiting costs this process one light
+    read per interval for the execution, however many requests wait on it (shared.executions.watch)."""
+    if wait > 0:
+        seen = await get_execution(services, caller, execution_id, light=True)
+        if not seen.status.is_terminal:
+            await services.watcher.record_change(seen, wait)
+    return await execution_detail(services, caller, execution_id)
+
+
 async def visible_attempt(services: Services, caller: Caller, execution_id: str, attempt: int | None) -> int:
     """The attempt whose logs or steps to show: the latest unless one is asked for; 422 for one that never ran."""
+    return (await _shown_attempt(services, caller, execution_id, attempt))[0]
+
+
+async def _shown_attempt(
+    services: Services, caller: Caller, execution_id: str, attempt: int | None
+) -> tuple[int, ExecutionRecord]:
+    """`visible_attempt`, and the light record it was read from."""
     record = await get_execution(services, caller, execution_id, light=True)
     if attempt is None:
-        return record.attempt
+        return record.attempt, record
     if attempt > record.attempt:
         raise InputValidationError(
             [FieldError("attempt", f"must be between 1 and {record.attempt}, the attempts this execution has had")],
             "Invalid query parameters",
         )
-    return attempt
+    return attempt, record
 
 
 async def list_executions(
@@ -145,11 +166,34 @@ class LogQuery:
 
 
 async def get_execution_logs(
-    services: Services, caller: Caller, execution_id: str, query: LogQuery | None = None
+    services: Services, caller: Caller, execution_id: str, query: LogQuery | None = None, *, wait: float = 0.0
 ) -> tuple[int, list[LogLine]]:
-    """The attempt shown and its log lines, in order, filtered; pages are read only until `limit` lines match."""
+    """The attempt shown and its log lines, in order, filtered; pages are read only until `limit` lines match.
+
+    With `wait`, when no line matches yet and the attempt shown is the running one, wait up to `wait` s for one to be
+    stored or the attempt to end (shared.executions.watch: one poll per interval per execution, however many wait)."""
     query = query or LogQuery()
-    attempt = await visible_attempt(services, caller, execution_id, query.attempt)
+    attempt, record, lines = await _read_logs(services, caller, execution_id, query)
+    deadline = asyncio.get_running_loop().time() + wait
+    seen = query.after or 0
+    while not lines and attempt == record.attempt and not record.status.is_terminal:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
+        wake = await services.watcher.next_log_line(record, seen, remaining)
+        if wake.sequence is None and not wake.ended:
+            break  # timed out
+        attempt, record, lines = await _read_logs(services, caller, execution_id, query)
+        if wake.ended:
+            break
+        seen = max(seen, wake.sequence or 0)  # new lines that the filters drop: wait for lines after them
+    return attempt, lines
+
+
+async def _read_logs(
+    services: Services, caller: Caller, execution_id: str, query: LogQuery
+) -> tuple[int, ExecutionRecord, list[LogLine]]:
+    attempt, record = await _shown_attempt(services, caller, execution_id, query.attempt)
     debug = policy.sees_debug_detail(caller)
 
     def keep(line: LogLine) -> bool:  # DEBUG lines are for admins (filtered before `limit` counts them)
@@ -157,7 +201,7 @@ async def get_execution_logs(
 
     lines = await services.store.get_logs(execution_id, after=query.after, attempt=attempt, keep=keep,
                                           limit=query.limit)
-    return attempt, lines
+    return attempt, record, lines
 
 
 def is_debug(line: LogLine) -> bool:

@@ -6,9 +6,10 @@ and benchmarks pass their own. Keeping the lookup out of business modules keeps 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.engine.core import Engine
+from shared.executions.watch import ExecutionWatcher
 from shared.functions.registry import FunctionRegistry
 from shared.storage.executions import ExecutionStore
 from shared.storage.queues import ExecutionQueue
@@ -16,13 +17,17 @@ from shared.storage.queues import ExecutionQueue
 
 @dataclass
 class Services:
-    """The registry of functions, the execution store and queue, and the engine that runs on them."""
+    """The registry of functions, the execution store and queue, the engine that runs on them, and the watcher
+    that long polls wait on (built on the store unless given)."""
 
     registry: FunctionRegistry
     store: ExecutionStore
     engine: Engine
     queue: ExecutionQueue
+    watcher: ExecutionWatcher = field(default=None, repr=False)  # type: ignore[assignment]  # set below
 
     def __post_init__(self) -> None:
+        if self.watcher is None:
+            self.watcher = ExecutionWatcher(self.store)
         if getattr(self.engine, "queue", "n/a") is None:  # a Waiting execution's wake-up goes to this queue
             self.engine.queue = self.queue

@@ -20,16 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devhost.azurite import start_azurite  # noqa: E402
-from shared import workflow  # noqa: E402
-from shared.engine.core import Engine  # noqa: E402
-from shared.executions.retention import purge  # noqa: E402
-from shared.executions.services import Services  # noqa: E402
-from shared.functions.registry import FunctionRegistry, use_registry  # noqa: E402
-from shared.models import Caller, ExecutionRequest, utc_now  # noqa: E402
-from shared.storage.clients import RequestCounter  # noqa: E402
-from shared.storage.executions import ExecutionStore  # noqa: E402
-from shared.storage.queues import ExecutionQueue  # noqa: E402
+from devhost.azurite import start_azurite
+from shared import workflow
+from shared.engine.core import Engine
+from shared.executions.retention import purge
+from shared.executions.services import Services
+from shared.functions.registry import FunctionRegistry, use_registry
+from shared.models import Caller, ExecutionRequest, utc_now
+from shared.storage.clients import RequestCounter
+from shared.storage.executions import ExecutionStore
+from shared.storage.queues import ExecutionQueue
 
 registry = FunctionRegistry()
 with use_registry(registry):

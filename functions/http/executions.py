@@ -1,13 +1,16 @@
-"""HTTP: list executions, read one with its logs and steps, cancel one, rerun one, deliver an event to one."""
+"""HTTP: list executions, read one with its logs and steps, cancel one, rerun one, deliver an event to one; read or
+cancel many at once."""
 
 from typing import Any, Literal
 
 import azure.functions as func
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from shared.api.http import json_response, json_value
 from shared.api.routes import ApiCall, Route
+from shared.errors import FieldError, InputValidationError
+from shared.executions.bulk import ActiveFilter, cancel_many, outcome_counts, select_active, summaries
 from shared.executions.durable import deliver_event, rerun
 from shared.executions.queries import (
     MAX_ATTEMPT,
@@ -175,12 +178,84 @@ async def delete_execution_by_id(call: ApiCall) -> func.HttpResponse:
     return func.HttpResponse(status_code=204)
 
 
+ExecutionIds = list[str]
+MAX_BATCH = 100
+
+
+class BatchBody(BaseModel):
+    """`POST .../executions/batch`: 1..100 execution ids."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: ExecutionIds = Field(min_length=1, max_length=MAX_BATCH)
+
+
+async def read_execution_batch(call: ApiCall) -> func.HttpResponse:
+    """Summaries of up to 100 executions in the order asked; `{"id", "found": false}` for one that is missing or
+    not the caller's to see."""
+    body: BatchBody = call.body
+    return json_response({"items": await summaries(await get_runtime(), call.known_caller, body.ids)})
+
+
+CancellableStatus = Literal["Pending", "Running", "Waiting"]
+
+
+class CancelFilter(BaseModel):
+    """Which active executions to cancel: any of Pending, Running and Waiting unless `status` names one."""
+
+    model_config = ConfigDict(extra="forbid")
+    workflow_id: str | None = None
+    status: CancellableStatus | None = None
+    form_id: str | None = None
+
+    @field_validator("form_id")
+    @classmethod
+    def _form_id(cls, value: str | None) -> str | None:
+        problem = form_id_problem(value) if value is not None else None
+        if problem:
+            raise PydanticCustomError("form_id", problem)
+        return value
+
+
+class BulkCancelBody(BaseModel):
+    """`POST .../executions/cancel`: `ids`, or a `filter` with a `limit` (and `dry_run` to only count)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: ExecutionIds | None = Field(None, min_length=1, max_length=MAX_BATCH)
+    filter: CancelFilter | None = None
+    limit: int = Field(100, ge=1, le=500)
+    dry_run: bool = False
+
+
+async def cancel_execution_batch(call: ApiCall) -> func.HttpResponse:
+    """Cancel executions by `ids`, or the caller's active ones a `filter` matches (at most `limit`; `dry_run` only
+    counts them); each item says what became of it."""
+    body: BulkCancelBody = call.body
+    if (body.ids is None) == (body.filter is None):
+        raise InputValidationError([FieldError("ids", "give either `ids` or `filter`, not both and not neither")],
+                                   "Invalid request body")
+    runtime, caller = await get_runtime(), call.known_caller
+    answer: dict[str, object] = {}
+    ids = body.ids
+    if body.filter is not None:
+        wanted = ActiveFilter(body.filter.workflow_id,
+                              ExecutionStatus(body.filter.status) if body.filter.status else None,
+                              body.filter.form_id)
+        ids = await select_active(runtime, caller, wanted, body.limit)
+        if body.dry_run:
+            return json_response({"matched": len(ids), "limit": body.limit, "ids": ids})
+        answer["matched"] = len(ids)
+    items = await cancel_many(runtime, caller, ids or [])
+    return json_response({"items": items, "counts": outcome_counts(items)} | answer)
+
+
 routes = [
     Route("GET", "workflows/executions", list_execution_page, query=ListQuery),
     Route("GET", "workflows/executions/{execution_id}", get_execution_by_id, query=ExecutionQuery),
     Route("DELETE", "workflows/executions/{execution_id}", delete_execution_by_id, status=204),
     Route("GET", "workflows/executions/{execution_id}/logs", get_execution_log_lines, query=LogsQuery),
     Route("GET", "workflows/executions/{execution_id}/steps", get_execution_step_records, query=StepsQuery),
+    Route("POST", "workflows/executions/batch", read_execution_batch, body=BatchBody),
+    Route("POST", "workflows/executions/cancel", cancel_execution_batch, body=BulkCancelBody),
     Route("POST", "workflows/executions/{execution_id}/cancel", cancel_execution_by_id),
     Route("POST", "workflows/executions/{execution_id}/rerun", rerun_execution_by_id, query=RerunQuery, status=202),
     Route("POST", "workflows/executions/{execution_id}/events/{name}", deliver_execution_event, status=202),

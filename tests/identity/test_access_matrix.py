@@ -66,6 +66,8 @@ DELETE workflows/executions/{execution_id}       401  401  401  401  401  401  4
 GET workflows/executions/{execution_id}/logs     401  401  401  401  401  401  401  404  200  404  404  200  404  200
 GET workflows/executions/{execution_id}/steps    401  401  401  401  401  401  401  404  200  404  404  200  404  200
 POST workflows/executions/{execution_id}/cancel  401  401  401  401  401  401  401  404  200  404  404  200  404  200
+POST workflows/executions/batch                  401  401  401  401  401  401  401  200  200  200  200  200  200  200
+POST workflows/executions/cancel                 401  401  401  401  401  401  401  200  200  200  200  200  200  200
 POST workflows/executions/{execution_id}/rerun   401  401  401  401  401  401  401  404  202  404  404  202  404  202
 POST workflows/executions/{execution_id}/events/{name} 401 401 401 401 401 401 401 404 409 404 404 409 404 409
 POST scripts/execute                             401  401  401  401  401  401  401  403  403  403  403  403  403  200
@@ -135,6 +137,10 @@ GET health                                       200  200  200  200  200  200  2
 #   its own executions), so B's callers see B's counts and nothing of A's.
 # - Deleting an execution is an admin's (403 for everyone else, its owner included); another organization's admin
 #   gets 404 as for a missing one.
+# - The bulk execution routes (batch read, cancel by ids) are 200 for every authenticated caller: they address no
+#   single resource, so they answer per item. An execution of A the caller may not see (or cancel) is reported as a
+#   missing one — `found: false`, outcome `not_found` — exactly for the callers whose single-execution cell is 404
+#   (checked per cell against that row, see BULK_ITEMS); a bulk cancel gets a fresh Pending execution per cell.
 # - Health is public: any credentials, even invalid ones, get its public answer.
 # - Schedules belong to the app, not to an organization: any caller lists (and reads) the scheduled workflows it
 #   may run; running one now, pausing and resuming are the platform admin's (an organization's admin included, 403).
@@ -298,6 +304,15 @@ async def cancel_request(api: Api, world: World, caller: str) -> Request:
     return Request(f"{BASE}/workflows/executions/{eid}/cancel", {"execution_id": eid}, target=eid)
 
 
+async def batch_request(api: Api, world: World, caller: str) -> Request:
+    return Request(f"{BASE}/workflows/executions/batch", {}, {"ids": [world.execution_a]})
+
+
+async def bulk_cancel_request(api: Api, world: World, caller: str) -> Request:
+    eid = await new_pending_execution(api, world)
+    return Request(f"{BASE}/workflows/executions/cancel", {}, {"ids": [eid]})
+
+
 async def event_request(api: Api, world: World, caller: str) -> Request:
     """An event for A's finished execution: who may deliver it gets 409 (it waits for nothing), anyone else 404."""
     eid = world.execution_a
@@ -395,6 +410,8 @@ REQUESTS: dict[str, Build] = {
     "GET workflows/executions/{execution_id}/steps": execution_request("/steps"),
     "POST workflows/executions/{execution_id}/cancel": cancel_request,
     "POST workflows/executions/{execution_id}/rerun": execution_request("/rerun"),
+    "POST workflows/executions/batch": batch_request,
+    "POST workflows/executions/cancel": bulk_cancel_request,
     "POST workflows/executions/{execution_id}/events/{name}": event_request,
     "POST scripts/execute": fixed("scripts/execute", {"code": SCRIPT}),
     "GET data-providers": fixed("data-providers"),
@@ -442,6 +459,10 @@ REQUESTS: dict[str, Build] = {
     "POST schedules/{name}/resume": fixed("schedules/matrix_scheduled/resume", name="matrix_scheduled"),
     "* endpoints/{name}": fixed("endpoints/hook_echo", {"name": "matrix"}, name="hook_echo"),
 }
+# A bulk route's one item (an execution of A) -> the single-execution route whose cell says whether the caller may
+# see it: a 404 there must be a missing item here (`found: false` / outcome `not_found`), a 200 a found one.
+BULK_ITEMS = {"POST workflows/executions/batch": "GET workflows/executions/{execution_id}",
+              "POST workflows/executions/cancel": "POST workflows/executions/{execution_id}/cancel"}
 LISTINGS = ("GET workflows/executions", "GET forms", "GET keys", "GET config", "GET dags")
 
 
@@ -587,8 +608,20 @@ async def check_cell(api: Api, world: World, tally: Tally, name: str, route: Rou
         leaked = {item for item in hidden_in_listings(world, caller) if item in json.dumps(body)}
         if leaked:
             tally.listing_leaks.append(f"{name} as {caller} names {sorted(leaked)}")
+    if name in BULK_ITEMS and status == 200:
+        check_bulk_item(tally, name, caller, body)
     if status == 404 and request.target is not None:
         await compare_with_missing(api, world, tally, name, route, caller, request, body)
+
+
+def check_bulk_item(tally: Tally, name: str, caller: str, body: Any) -> None:
+    """A bulk answer's item of A is found (or cancelled) exactly when the single-execution route answers 200."""
+    item = body["items"][0]
+    found = item.get("found", True) and item.get("outcome") != "not_found"
+    if found != (EXPECTED[BULK_ITEMS[name]][caller] == 200):
+        tally.mismatches.append(f"{name} as {caller}: item {json.dumps(item)}")
+    if found and caller in OF_B:
+        tally.cross_org_successes.append(f"{name} as {caller}: {json.dumps(item)}")
 
 
 async def compare_with_missing(api: Api, world: World, tally: Tally, name: str, route: Route, caller: str,

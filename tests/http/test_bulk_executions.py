@@ -7,10 +7,13 @@ the test made.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
-from tests.http.conftest import Api
+import jwt
+
+from tests.http.conftest import ADMIN_KEY, Api
 
 BASE = "http://localhost/api/workflows/executions"
 MISSING = "00000000-0000-8000-8000-000000000000"
@@ -29,9 +32,11 @@ async def bulk_cancel(api: Api, body: Any, scope: dict[str, str]) -> tuple[int, 
 
 
 async def pending(api: Api, scope: dict[str, str], workflow: str = "echo_async") -> str:
-    """An async execution left Pending (the queue is not drained)."""
+    """An async execution left Pending (the queue is not drained); a user's token in `scope` replaces the admin
+    key."""
     inputs = {"payload": {"n": 1}} if workflow == "echo_async" else {"value": "v"}
-    status, body = await api.execute(workflow, inputs, headers=scope)
+    key = None if "Authorization" in scope else ADMIN_KEY
+    status, body = await api.execute(workflow, inputs, headers=scope, key=key)
     assert status == 202, body
     return str(body["execution_id"])
 
@@ -138,3 +143,38 @@ async def test_cancel_takes_ids_or_a_filter_and_only_active_statuses(api: Api) -
         status, answer = await bulk_cancel(api, body, a)
         assert status == 422, (body, answer)
         assert field in [d["field"] for d in answer["error"]["details"]], answer
+
+
+async def test_a_user_cancels_by_filter_only_its_own(api: Api, monkeypatch) -> None:
+    # Given two users of one organization, each with a pending run
+    monkeypatch.setenv("CONDUIT_JWT_SECRET", SECRET)
+    monkeypatch.setenv("CONDUIT_JWT_ISSUER", ISSUER)
+    monkeypatch.setenv("CONDUIT_JWT_AUDIENCE", AUDIENCE)
+    org_id = f"bulk-{uuid.uuid4().hex[:10]}"
+    status, made = await api.call("create_organization", "POST", "http://localhost/api/organizations",
+                                  body={"id": org_id, "name": org_id.upper()})
+    assert status == 201, made
+    alice, albert = user("alice", org_id), user("albert", org_id)
+    hers, his = await pending(api, alice), await pending(api, albert)
+    # When alice reads both and cancels every active run a filter matches
+    status, read = await api.call("read_execution_batch", "POST", f"{BASE}/batch", body={"ids": [hers, his]},
+                                  headers=alice, key=None)
+    assert status == 200, read
+    status, body = await api.call("cancel_execution_batch", "POST", f"{BASE}/cancel", body={"filter": {}},
+                                  headers=alice, key=None)
+    # Then she sees and cancels hers only; his answers as missing and still waits to run
+    assert read["items"][0]["status"] == "Pending" and read["items"][1] == {"id": his, "found": False}
+    assert status == 200 and body["matched"] == 1, body
+    assert [(item["id"], item["outcome"]) for item in body["items"]] == [(hers, "cancelled")]
+    assert await status_of(api, his, {"X-Organization-Id": org_id}) == "Pending"
+
+
+SECRET = "bulk-jwt-secret-of-at-least-32-bytes!!"
+ISSUER, AUDIENCE = "https://issuer.bulk.test", "conduit-bulk"
+
+
+def user(name: str, org_id: str) -> dict[str, str]:
+    now = int(time.time())
+    claims = {"sub": name, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 3600, "roles": ["OrgUser"],
+              "email": f"{name}@example.com", "org_id": org_id}
+    return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}

@@ -13,6 +13,8 @@ from typing import Any
 
 import jwt
 
+from shared.models import ExecutionStatus
+from shared.runtime import get_runtime
 from tests.http.conftest import ADMIN_KEY, Api
 
 BASE = "http://localhost/api/workflows/executions"
@@ -178,3 +180,25 @@ def user(name: str, org_id: str) -> dict[str, str]:
     claims = {"sub": name, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 3600, "roles": ["OrgUser"],
               "email": f"{name}@example.com", "org_id": org_id}
     return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
+
+
+async def test_running_goes_cancelling_and_waiting_ends_cancelled(api: Api) -> None:
+    # Given a run a worker has taken (Running) and one paused for an event (Waiting), as their records stand
+    a = org()
+    scope = a["X-Organization-Id"]
+    store = (await get_runtime()).store
+    running, paused = await pending(api, a), await pending(api, a)
+    for execution_id, status in ((running, ExecutionStatus.RUNNING), (paused, ExecutionStatus.WAITING)):
+        record = await store.get(scope, execution_id)
+        assert record is not None
+        await store.update(record, status=status)
+    # When a dry run asks for the Running ones, Then it names only that one
+    status, dry = await bulk_cancel(api, {"filter": {"status": "Running"}, "dry_run": True}, a)
+    assert status == 200 and dry["ids"] == [running], dry
+    # When both are cancelled by id
+    status, body = await bulk_cancel(api, {"ids": [running, paused]}, a)
+    # Then the Running one is asked to stop (Cancelling: its worker ends it) and the Waiting one ends Cancelled
+    assert status == 200, body
+    assert [(item["outcome"], item["status"]) for item in body["items"]] == [
+        ("cancelling", "Cancelling"), ("cancelled", "Cancelled")]
+    assert [await status_of(api, run, a) for run in (running, paused)] == ["Cancelling", "Cancelled"]

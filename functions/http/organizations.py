@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from shared.api.http import json_response
 from shared.api.routes import ApiCall, Route
 from shared.identity.organizations import OrganizationService
 from shared.runtime import get_authenticator, get_runtime
+
+
+def _retention(days: float) -> float:
+    if 0 < days < 1:
+        raise ValueError("must be 0 (keep everything) or at least 1 day")
+    return days
+
+
+# How long finished executions are kept: 0 keeps everything; else 1..3650 days (an idempotency key lives 24 hours).
+RetentionDays = Annotated[float, Field(ge=0, le=3650), AfterValidator(_retention)]
 
 
 class NewOrganization(BaseModel):
@@ -21,7 +31,7 @@ class NewOrganization(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     is_active: StrictBool = True
     allowed_workflows: list[str] | None = Field(default=None, max_length=1000)
-    retention_days: float | None = Field(default=None, ge=0, le=3650)  # None: CONDUIT_RETENTION_DAYS; 0: forever
+    retention_days: RetentionDays | None = None  # None: CONDUIT_RETENTION_DAYS; 0: forever
 
 
 class OrganizationBody(BaseModel):
@@ -31,7 +41,7 @@ class OrganizationBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     is_active: StrictBool = True
     allowed_workflows: list[str] | None = Field(default=None, max_length=1000)
-    retention_days: float | None = Field(default=None, ge=0, le=3650)
+    retention_days: RetentionDays | None = None
 
 
 class OrganizationPatch(BaseModel):
@@ -41,7 +51,7 @@ class OrganizationPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     is_active: StrictBool | None = None
     allowed_workflows: list[str] | None = Field(default=None, max_length=1000)
-    retention_days: float | None = Field(default=None, ge=0, le=3650)  # null: back to the default
+    retention_days: RetentionDays | None = None  # null: back to the default
 
 
 async def _service() -> OrganizationService:
@@ -68,8 +78,12 @@ async def get_organization(call: ApiCall) -> func.HttpResponse:
 
 
 async def replace_organization(call: ApiCall) -> func.HttpResponse:
-    """Replace name, is_active and allowed_workflows."""
-    return await _update(call, call.body.model_dump())
+    """Replace name, is_active and allowed_workflows (and retention_days when sent: a PUT written before it existed
+    keeps it)."""
+    changes = call.body.model_dump()
+    if "retention_days" not in call.body.model_fields_set:
+        changes.pop("retention_days")
+    return await _update(call, changes)
 
 
 async def patch_organization(call: ApiCall) -> func.HttpResponse:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.errors import ConflictError
 from shared.executions.queries import get_execution
 from shared.executions.services import Services
 from shared.identity import policy
@@ -27,6 +28,7 @@ DAYS_SETTING = "CONDUIT_RETENTION_DAYS"
 BATCH_SETTING = "CONDUIT_RETENTION_BATCH"
 DEFAULT_DAYS = 30.0
 DEFAULT_BATCH = 200
+KEY_WINDOW = timedelta(hours=24)  # how long an idempotency key names its execution (shared.storage.idempotency)
 
 
 @dataclass
@@ -63,14 +65,17 @@ async def purge(services: Services, now: datetime | None = None, days_of: dict[s
     own = days_of if days_of is not None else await organization_retention(services)
     for scope in scopes if scopes is not None else await services.store.scopes():
         days = own.get(scope) if own.get(scope) is not None else default_days()
-        if not days:
-            continue  # kept forever
-        cutoff = now - timedelta(days=float(days))  # type: ignore[arg-type]
         try:
+            # An idempotency key names its execution for 24 hours, whatever the retention: then it is dead weight.
+            report.keys += await services.store.delete_stale_keys(scope, now - KEY_WINDOW)
+            if not days:
+                continue  # executions kept forever
+            cutoff = now - timedelta(days=float(days))  # type: ignore[arg-type]
+            needed = await services.store.resumed_sources(scope)  # a live from_failed rerun reads these
             for record in await services.store.finished_before(scope, cutoff, batch):
-                await services.store.delete_execution(record)
-                report.deleted.append(record.id)
-            report.keys += await services.store.delete_stale_keys(scope, cutoff)
+                if record.id not in needed:
+                    await services.store.delete_execution(record)
+                    report.deleted.append(record.id)
         except Exception:  # one scope must not stop the pass for the others
             log.exception("retention: could not purge scope %r; it is tried again next pass", scope)
             report.errors.append(scope)
@@ -91,4 +96,7 @@ async def delete_execution(services: Services, caller: Caller, execution_id: str
     runs or waits; 404 when the caller cannot see it)."""
     policy.require_admin(caller, "delete executions")
     record = await get_execution(services, caller, execution_id)
+    if record.status.is_terminal and record.id in await services.store.resumed_sources(record.scope):
+        raise ConflictError(f"Execution '{record.id}' is resumed by a from_failed rerun that has not finished; "
+                            "delete it once that rerun has.", details={"status": record.status.value})
     await services.store.delete_execution(record)  # ConflictError (409) when it has not finished

@@ -35,6 +35,8 @@ MAX_WATCHED = 1_000
 
 log = logging.getLogger("conduit.watch")
 
+_LOG_PAGE = 500  # lines one poll reads at most: the cursor moves on by up to that many per interval
+
 
 @dataclass(frozen=True)
 class LogWake:
@@ -64,6 +66,8 @@ class _Watched:
     records: list[_Waiter] = field(default_factory=list)
     logs: list[_Waiter] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    cursor: int = -1  # the highest log sequence this watcher has read: each poll reads only lines after it
+    cursor_attempt: int = 0  # the attempt the cursor belongs to (a takeover numbers its lines from 1 again)
 
     def idle(self) -> bool:
         return not self.records and not self.logs
@@ -134,6 +138,7 @@ class ExecutionWatcher:
                 log.warning("%d executions watched already: answering a long poll at once", self.capacity)
                 return None
             watched = self._watched[key] = _Watched(record.scope, record.id)
+        if watched.task is None or watched.task.done():  # new, or its poll ended as its last waiter left
             watched.task = asyncio.ensure_future(self._poll(watched))
         return watched
 
@@ -144,12 +149,18 @@ class ExecutionWatcher:
                 watched.task.cancel()
 
     async def _poll(self, watched: _Watched) -> None:
-        while not watched.idle():
-            await asyncio.sleep(self.interval)
-            try:
-                await self._poll_once(watched)
-            except (StorageError, AzureError, TimeoutError) as error:  # waiters wait on; their own timeout answers
-                log.warning("long poll of execution %s could not read it: %s", watched.execution_id, error)
+        try:
+            while not watched.idle():
+                await asyncio.sleep(self.interval)
+                try:
+                    await self._poll_once(watched)
+                except (StorageError, AzureError, TimeoutError) as error:  # waiters wait on; their timeout answers
+                    log.warning("long poll of execution %s could not read it: %s", watched.execution_id, error)
+                except Exception:  # never leave waiters on a watcher nobody polls
+                    log.exception("long poll of execution %s failed; it polls on", watched.execution_id)
+        finally:
+            if watched.idle() and self._watched.get((watched.scope, watched.execution_id)) is watched:
+                del self._watched[(watched.scope, watched.execution_id)]
 
     async def _poll_once(self, watched: _Watched) -> None:
         """One light read of the record; one read of the first new log line when someone tails the logs."""
@@ -166,8 +177,11 @@ class ExecutionWatcher:
         if not watched.logs:
             return
         self.reads += 1
-        first = await self._store.get_logs(watched.execution_id, min(w.after for w in watched.logs),
-                                           attempt=current.attempt, limit=1)
-        if first:
-            news = LogWake(sequence=first[0].sequence)
-            watched.wake(watched.logs, lambda waiter: news if waiter.after < first[0].sequence else None)
+        if watched.cursor_attempt != current.attempt:
+            watched.cursor, watched.cursor_attempt = -1, current.attempt
+        start = max(min(w.after for w in watched.logs), watched.cursor)
+        new = await self._store.get_logs(watched.execution_id, start, attempt=current.attempt, limit=_LOG_PAGE)
+        if new:
+            watched.cursor = highest = new[-1].sequence  # waiters far apart are all woken by one read
+            news = LogWake(sequence=highest)
+            watched.wake(watched.logs, lambda waiter: news if waiter.after < highest else None)

@@ -32,6 +32,15 @@ class DetailsRows:
         """All rows of one partition whose RowKey starts with `prefix`, in RowKey order, across every page."""
         return await self.query(RANGE_FILTER, {"pk": partition, **prefix_range(prefix)})
 
+    async def query_keys(self, query_filter: str, parameters: dict[str, Any]) -> list[Entity]:
+        """The keys (PartitionKey, RowKey) of the matching rows: what a delete needs, without their values."""
+        pages = self.table.query_entities(query_filter, parameters=parameters, results_per_page=self._page_size,
+                                          select=["PartitionKey", "RowKey"])
+        try:
+            return [entity async for entity in pages]
+        except AzureError as error:
+            raise StorageError(f"Could not read the rows of '{parameters.get('pk')}': {error}") from error
+
     async def query(self, query_filter: str, parameters: dict[str, Any]) -> list[Entity]:
         """Every details row matching a parameterised filter, following continuation tokens."""
         return [entity async for entity in self.stream(query_filter, parameters)]
@@ -44,7 +53,7 @@ class DetailsRows:
             async for entity in pages:
                 yield entity
         except AzureError as error:
-            where = f"the '{parameters['lo']}' rows of '{parameters['pk']}'"
+            where = f"the '{parameters.get('lo', '')}' rows of '{parameters['pk']}'"
             raise StorageError(f"Could not read {where}: {error}") from error
 
     async def write(self, rows: list[Entity]) -> None:

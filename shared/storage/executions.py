@@ -370,7 +370,7 @@ class ExecutionStore:
         if not ExecutionStatus(record.status).is_terminal:
             raise ConflictError(f"Execution '{record.id}' is {record.status.value}; only a finished execution can be "
                                 "deleted (cancel it first).", details={"status": record.status.value})
-        rows = await self._details.query("PartitionKey eq @pk", {"pk": validate_execution_id(record.id)})
+        rows = await self._details.query_keys("PartitionKey eq @pk", {"pk": validate_execution_id(record.id)})
         await delete_rows(self._details.table, [(row["PartitionKey"], row["RowKey"]) for row in rows])
         try:
             await self._records.delete_entity(record.scope, record.id, etag=record.etag,
@@ -390,7 +390,9 @@ class ExecutionStore:
         parameters: dict[str, Any] = {"pk": scope, "lo": bound, "end": EXECUTIONS_END}
         parameters |= {f"s{i}": status for i, status in enumerate(terminal)}
         wanted = " or ".join(f"Status eq @s{i}" for i in range(len(terminal)))
-        query_filter = f"PartitionKey eq @pk and RowKey ge @lo and RowKey lt @end and ( {wanted} )"
+        parameters["cut"] = cutoff
+        query_filter = (f"PartitionKey eq @pk and RowKey ge @lo and RowKey lt @end and CompletedAt lt @cut "
+                        f"and ( {wanted} )")  # finished before the cutoff too: a long wait is kept from its end
         found: list[ExecutionRecord] = []
         pages = self._records.query_entities(query_filter, parameters=parameters,
                                              results_per_page=min(self._page_size, limit), select=SCALAR_COLUMNS)
@@ -402,6 +404,11 @@ class ExecutionStore:
         except AzureError as error:
             raise StorageError(f"Could not read the finished executions of scope '{scope}': {error}") from error
         return found
+
+    async def resumed_sources(self, scope: str) -> set[str]:
+        """The executions the scope's live `from_failed` reruns resume (their recorded nodes are still needed)."""
+        entities = await active_entities(self._records, scope, None, self._page_size, select=["ResumeFrom"])
+        return {str(e["ResumeFrom"]) for e in entities if e.get("ResumeFrom")}
 
     async def delete_stale_keys(self, scope: str, cutoff: datetime) -> int:
         """Delete the scope's idempotency-key rows made before `cutoff` (past their window, they name nothing)."""

@@ -76,15 +76,21 @@ class IdempotencyKeys:
         self._table = table
         self._read_record = read_record
 
-    async def stale(self, scope: str, cutoff: datetime) -> list[Entity]:
-        """The scope's key rows made before `cutoff` (keys only): one range read of the key rows, never of records."""
+    async def stale(self, scope: str, cutoff: datetime, limit: int = 1_000) -> list[Entity]:
+        """The scope's key rows made before `cutoff` (keys only, at most `limit`): one range read of the key rows,
+        never of records."""
         if not is_valid_key(scope):
             return []
         query_filter = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and KeyCreatedAt lt @cut"
         parameters = {"pk": scope, "lo": IDEMPOTENCY_PREFIX, "hi": IDEMPOTENCY_PREFIX[:-1] + "}", "cut": cutoff}
+        rows: list[Entity] = []
         try:
-            return [row async for row in self._table.query_entities(query_filter, parameters=parameters,
-                                                                     select=["PartitionKey", "RowKey"])]
+            async for row in self._table.query_entities(query_filter, parameters=parameters,
+                                                        select=["PartitionKey", "RowKey"]):
+                rows.append(row)
+                if len(rows) >= limit:
+                    break
+            return rows
         except AzureError as error:
             raise StorageError(f"Could not read the idempotency keys of scope '{scope}': {error}") from error
 

@@ -4,14 +4,18 @@ retention, with every details row and old idempotency keys, and never a live or 
 
 from __future__ import annotations
 
+import os
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
+from shared.executions.durable import rerun
 from shared.executions.retention import purge
-from shared.models import utc_now
+from shared.models import SYSTEM_CALLER, ExecutionStatus, utc_now
 from shared.runtime import get_runtime
 from shared.storage.keys import DETAILS_TABLE
 from tests.http.conftest import Api
@@ -75,6 +79,14 @@ async def test_retention_is_set_per_organization_through_the_api(api: Api) -> No
     status, body = await api.call("get_organization", "PATCH", f"{BASE}/organizations/{org}",
                                   body={"retention_days": -1}, route={"organization_id": org})
     assert status == 422
+    # Less than a day would outlive no idempotency key: 0 (keep everything) or at least 1
+    status, body = await api.call("get_organization", "PATCH", f"{BASE}/organizations/{org}",
+                                  body={"retention_days": 0.5}, route={"organization_id": org})
+    assert status == 422 and "at least 1 day" in body["error"]["details"][0]["message"]
+    # And a PUT that does not name it (written before it existed) keeps it
+    status, body = await api.call("get_organization", "PUT", f"{BASE}/organizations/{org}",
+                                  body={"name": "Renamed"}, route={"organization_id": org})
+    assert status == 200 and body["retention_days"] == 7 and body["name"] == "Renamed"
 
 
 async def test_an_admin_deletes_a_finished_execution_and_not_a_live_one(
@@ -95,3 +107,27 @@ async def test_an_admin_deletes_a_finished_execution_and_not_a_live_one(
     assert await details_rows(storage_connection_string, done["execution_id"]) == 0
     status, _ = await delete(done["execution_id"])
     assert status == 404
+
+
+async def test_an_execution_a_live_from_failed_rerun_resumes_is_kept(api: Api) -> None:
+    # Given a failed execution whose from_failed-style rerun is still queued (the rerun needs its recorded nodes)
+    headers = await new_org(api, retention_days=1)
+    org = headers["X-Organization-Id"]
+    status, failed = await api.execute("refuse", {"reason": "x"}, headers=headers)
+    assert status == 200 and failed["status"] == "Failed"
+    runtime = await get_runtime()
+    record = await runtime.store.get(org, failed["execution_id"])
+    assert record is not None and record.status is ExecutionStatus.FAILED
+    caller = replace(SYSTEM_CALLER, scope=org)
+    again = await rerun(runtime, caller, record.id)
+    # The rerun is a plain one here; mark it as resuming the original, as from_failed does for DAGs
+    pending = await runtime.store.get(org, again.execution_id)
+    assert pending is not None
+    entity = {"PartitionKey": org, "RowKey": pending.id, "ResumeFrom": record.id}
+    async with TableClient.from_connection_string(os.environ["AzureWebJobsStorage"], "ConduitExecutions") as table:
+        await table.update_entity(entity, mode=UpdateMode.MERGE)
+    # When the purge runs past the retention
+    report = await purge(runtime, now=utc_now() + timedelta(days=2), days_of={org: 1}, scopes=[org])
+    # Then the original is kept while its rerun is live
+    assert record.id not in report.deleted
+    assert (await api.execution(record.id, headers=headers))[0] == 200

@@ -109,32 +109,34 @@ def json_value(raw: bytes) -> Any:
     not finite (an event's payload, which need not be an object)."""
     if not raw.strip():
         return None
-    try:
-        data, check = loads_checked(raw)
-    except JsonTooDeepError as exc:
-        raise BadRequestError(f"The request body is not accepted: {exc}", details={"max_depth": exc.limit}) from None
-    except ValueError as exc:  # UnicodeDecodeError included
-        raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
-    if check.non_finite:
-        raise InputValidationError([FieldError(path, NOT_FINITE) for path in check.non_finite], "Invalid request body")
+    data, check = _parsed(raw)
+    _check_finite(check.non_finite)
     return data
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
     """A JSON object body: 400 when it is not JSON (or nested too deeply) or not an object, 422 naming every number
     that is not finite."""
+    data, check = _parsed(raw)
+    if not isinstance(data, dict):
+        raise BadRequestError("The request body must be a JSON object.")
+    _check_finite(check.non_finite)
+    return data
+
+
+def _parsed(raw: bytes) -> Any:
+    """`loads_checked(raw)`, its failures as 400s."""
     try:
-        data, check = loads_checked(raw)
+        return loads_checked(raw)
     except JsonTooDeepError as exc:
         raise BadRequestError(f"The request body is not accepted: {exc}", details={"max_depth": exc.limit}) from None
     except ValueError as exc:  # UnicodeDecodeError included
         raise BadRequestError(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequestError("The request body must be a JSON object.")
-    non_finite = check.non_finite
+
+
+def _check_finite(non_finite: Any) -> None:
     if non_finite:
         raise InputValidationError([FieldError(path, NOT_FINITE) for path in non_finite], "Invalid request body")
-    return data
 
 
 def read_query(req: func.HttpRequest, model: type[M]) -> M:

@@ -207,6 +207,17 @@ async def detail(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]
     return dict(response.json())
 
 
+async def killed_while_held(cluster: Cluster, server: CountingServer, path: str, name: str, **inputs: Any) -> str:
+    """Submit `name`, hold its request to `path` until the host running it is SIGKILLed (a fresh host replaces it),
+    then let the path answer; the execution id."""
+    server.hold(path)
+    execution_id = await submit(cluster.client, name, **inputs)
+    await server.seen(path)
+    await cluster.kill(await cluster.running(execution_id), replace=True)
+    server.release(path)
+    return execution_id
+
+
 async def reaches(cluster: Cluster, execution_id: str, statuses: set[str], timeout: float = 30.0) -> dict[str, Any]:
     """The execution's detail (asked of whichever host is alive) once its status is one of `statuses`."""
     deadline = time.monotonic() + timeout
@@ -232,13 +243,9 @@ async def test_a_host_killed_mid_graph_is_taken_over_and_completed_nodes_do_not_
         cluster: Cluster, server: CountingServer) -> None:
     # Given a chain a -> b -> c -> d whose node c is running (the server holds its request) on some host
     key = new_key()
-    server.hold(f"/{key}/c")
-    execution_id = await submit(cluster.client, "e2e_durable_chain", base=server.url, key=key)
-    await server.seen(f"/{key}/c")
-    victim = await cluster.running(execution_id)
     # When that host is SIGKILLed while c runs (and a fresh host is started for the tests after this one)
-    await cluster.kill(victim, replace=True)
-    server.release(f"/{key}/c")
+    execution_id = await killed_while_held(cluster, server, f"/{key}/c", "e2e_durable_chain", base=server.url,
+                                           key=key)
     # Then another host takes it over in attempt 2 and it ends Success
     record = await reaches(cluster, execution_id, TERMINAL)
     assert (record["status"], record["attempt"]) == ("Success", 2), record
@@ -258,12 +265,8 @@ async def test_a_host_killed_inside_a_loop_does_not_repeat_the_iterations_that_c
         cluster: Cluster, server: CountingServer) -> None:
     # Given a foreach over three items, one at a time, killed during the middle one
     key = new_key()
-    server.hold(f"/{key}/item1")
-    execution_id = await submit(cluster.client, "e2e_durable_loop", base=server.url, key=key, things=[0, 1, 2])
-    await server.seen(f"/{key}/item1")
-    victim = await cluster.running(execution_id)
-    await cluster.kill(victim, replace=True)
-    server.release(f"/{key}/item1")
+    execution_id = await killed_while_held(cluster, server, f"/{key}/item1", "e2e_durable_loop", base=server.url,
+                                           key=key, things=[0, 1, 2])
     # When another host takes it over
     record = await reaches(cluster, execution_id, TERMINAL)
     # Then it ends Success in attempt 2: item 0 was called once, item 1 again (it was running), item 2 once
